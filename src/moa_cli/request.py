@@ -1,0 +1,63 @@
+"""What the engine is asked to do: the models, their settings and the conversation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message as the models receive it."""
+
+    role: Role
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A model and the settings that override the request's defaults for it.
+
+    ``model`` is the provider's id (``openai/gpt-oss-120b``); ``None`` settings fall back to the
+    request's ``temperature``, ``max_tokens`` and ``system``.
+    """
+
+    model: str
+    temperature: float | None = None
+    max_tokens: int | None = None
+    system: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MoaRequest:
+    """One Mixture-of-Agents question: who answers, who aggregates, and the history so far.
+
+    ``layers`` follows Wang et al. 2024: with N > 1 each reference model in layer k+1 sees the
+    answers of layer k as auxiliary context. ``ref_timeout`` cancels a reference that is not done
+    that many seconds after its layer started; aggregation goes on with the rest. With
+    ``straggler_factor`` F > 0, once a majority of a layer has finished, the rest get at most F
+    times the majority's time before they are dropped; 0 waits for all.
+    """
+
+    question: str
+    references: tuple[ModelSpec, ...]
+    aggregator: ModelSpec
+    history: tuple[Message, ...] = ()
+    layers: int = 1
+    system: str | None = None
+    temperature: float = 0.7
+    max_tokens: int = 2048
+    ref_timeout: float | None = None
+    straggler_factor: float = 0.0
+
+    def settings_for(self, spec: ModelSpec) -> tuple[float, int, str | None]:
+        """The temperature, max tokens and system prompt that apply to ``spec``."""
+        temperature = self.temperature if spec.temperature is None else spec.temperature
+        max_tokens = self.max_tokens if spec.max_tokens is None else spec.max_tokens
+        system = self.system if spec.system is None else spec.system
+        return temperature, max_tokens, system
