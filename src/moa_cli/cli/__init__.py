@@ -1,0 +1,39 @@
+"""The ``moa`` command: a small Typer app whose commands import the engine only when they run."""
+
+from __future__ import annotations
+
+import typer
+
+from moa_cli import __version__
+from moa_cli.cli.ask import ask
+
+app = typer.Typer(
+    name="moa",
+    help="Mixture-of-Agents answers: several models answer, one aggregator writes the final answer.",
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command(no_args_is_help=False)(ask)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"moa {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Mixture-of-Agents answers: several models answer, one aggregator writes the final answer."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

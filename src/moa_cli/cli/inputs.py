@@ -1,0 +1,40 @@
+"""Where the question comes from: the argument, piped stdin, or both."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from moa_cli.errors import UsageError
+
+NO_INPUT_HINT = 'no question given; try: moa ask "your question", or pipe text: echo "..." | moa ask'
+
+
+def decode_input(data: bytes) -> tuple[str, bool]:
+    """``data`` as text, and whether bytes that are not UTF-8 had to be replaced."""
+    try:
+        return data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace"), True
+
+
+def read_question(argument: str | None, stdin: BinaryIO | None) -> tuple[str, list[str]]:
+    """The question (stdin first, a blank line, then the argument) and any warnings about it.
+
+    ``stdin`` is None when it is a terminal: we never wait for a person to type into a pipe.
+    """
+    warnings: list[str] = []
+    parts: list[str] = []
+    if stdin is not None:
+        text, replaced = decode_input(stdin.read())
+        if replaced:
+            warnings.append("stdin is not valid UTF-8; undecodable bytes were replaced with U+FFFD")
+        if "\x00" in text:
+            text = text.replace("\x00", "")
+            warnings.append("stdin held NUL bytes (binary data?); they were removed")
+        if text.strip():
+            parts.append(text.rstrip("\n"))
+    if argument is not None and argument.strip():
+        parts.append(argument.strip())
+    if not parts:
+        raise UsageError(NO_INPUT_HINT)
+    return "\n\n".join(parts), warnings

@@ -1,0 +1,205 @@
+"""The Mixture-of-Agents engine: references in parallel, layer by layer, then one streamed aggregator.
+
+It knows nothing of terminals. ``MoaRun`` is an async iterable of :mod:`moa_cli.events`; its
+``result`` holds everything that has arrived so far, so a consumer that stops early (Ctrl-C) still
+has every partial answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Final
+
+from moa_cli.errors import ProviderError
+from moa_cli.events import (
+    Agent,
+    AgentDone,
+    AgentFailed,
+    AgentResult,
+    AgentRetrying,
+    AgentStarted,
+    Event,
+    Finished,
+    MoaResult,
+    ReasoningDelta,
+    TextDelta,
+    Usage,
+)
+from moa_cli.prompts import build_messages
+from moa_cli.providers.base import ChatCall, Delta, Provider, Retrying
+from moa_cli.request import ModelSpec, MoaRequest
+
+_DEADLINE: Final = object()
+"""Put on a layer's queue when its time is up (``ref_timeout`` or the straggler cut-off)."""
+
+
+class MoaRun:
+    """One run of a :class:`MoaRequest`. Iterate it once for events; read ``result`` at any time."""
+
+    def __init__(
+        self,
+        request: MoaRequest,
+        provider: Provider,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.request = request
+        self.provider = provider
+        self.clock = clock
+        self.result = MoaResult(question=request.question)
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[Event]:
+        request, result = self.request, self.result
+        result.started_at = self.clock()
+        answers: list[str] = []
+        try:
+            for layer in range(1, request.layers + 1):
+                results: list[AgentResult] = []
+                async for event in self._layer(layer, answers, results):
+                    yield event
+                answers = [r.text for r in results if r.ok]
+                if not answers:
+                    result.status, result.error = "failed", all_failed_message(results)
+                    break
+            else:
+                async for event in self._aggregate(answers):
+                    yield event
+            result.finished_at = self.clock()
+            yield Finished(result)
+        finally:
+            if result.status == "running":
+                result.status = "interrupted"
+                for agent_result in result.agents:
+                    if agent_result.status == "running":
+                        agent_result.status = "interrupted"
+                        agent_result.finished_at = self.clock()
+
+    async def _layer(
+        self, layer: int, previous: list[str], results: list[AgentResult]
+    ) -> AsyncIterator[Event]:
+        """Run every reference of ``layer`` at once and yield their events as they arrive."""
+        request = self.request
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        tasks: dict[asyncio.Task[None], AgentResult] = {}
+        for index, spec in enumerate(request.references):
+            agent = Agent("reference", layer, index, spec.model)
+            agent_result = AgentResult(agent, started_at=self.clock())
+            results.append(agent_result)
+            self.result.references.append(agent_result)
+            call = self._call(spec, previous)
+            tasks[asyncio.create_task(self._forward(agent_result, call, queue))] = agent_result
+        layer_start = loop.time()
+        timers = []
+        if request.ref_timeout is not None:
+            timers.append(loop.call_at(layer_start + request.ref_timeout, queue.put_nowait, _DEADLINE))
+        running = len(tasks)
+        majority = len(tasks) // 2 + 1
+        try:
+            while running:
+                item = await queue.get()
+                if item is _DEADLINE:
+                    break
+                if isinstance(item, AgentDone | AgentFailed):
+                    running -= 1
+                    finished = len(tasks) - running
+                    if request.straggler_factor > 0 and running and finished == majority:
+                        cutoff = layer_start + request.straggler_factor * (loop.time() - layer_start)
+                        timers.append(loop.call_at(cutoff, queue.put_nowait, _DEADLINE))
+                yield item  # type: ignore[misc]
+            late = [(t, r) for t, r in tasks.items() if not t.done()]
+            for task, _ in late:
+                task.cancel()
+            await asyncio.gather(*(t for t, _ in late), return_exceptions=True)
+            while not queue.empty():
+                item = queue.get_nowait()
+                if item is not _DEADLINE:
+                    yield item  # type: ignore[misc]
+            now = loop.time()
+            for _, agent_result in late:
+                timed_out = request.ref_timeout is not None and now - layer_start >= request.ref_timeout
+                agent_result.status = "timed_out" if timed_out else "dropped"
+                waited = now - layer_start
+                agent_result.error = (
+                    f"{agent_result.agent.model}: no complete answer after {waited:.1f}s; left out"
+                    if timed_out
+                    else f"{agent_result.agent.model}: slower than the others ({waited:.1f}s); left out"
+                )
+                agent_result.error_kind = agent_result.status
+                agent_result.finished_at = self.clock()
+                yield AgentFailed(agent_result)
+        finally:
+            for timer in timers:
+                timer.cancel()
+            pending = [t for t in tasks if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _aggregate(self, answers: list[str]) -> AsyncIterator[Event]:
+        request = self.request
+        spec = request.aggregator
+        agent = Agent("aggregator", request.layers + 1, 0, spec.model)
+        agent_result = AgentResult(agent, started_at=self.clock())
+        self.result.aggregator = agent_result
+        async for event in self._stream(agent_result, self._call(spec, answers)):
+            yield event
+        if agent_result.ok:
+            self.result.status = "complete"
+        else:
+            self.result.status, self.result.error = "failed", agent_result.error
+
+    def _call(self, spec: ModelSpec, answers: list[str]) -> ChatCall:
+        temperature, max_tokens, system = self.request.settings_for(spec)
+        messages = build_messages(self.request.question, self.request.history, system, answers)
+        return ChatCall(spec.model, messages, temperature, max_tokens)
+
+    async def _forward(self, agent_result: AgentResult, call: ChatCall, queue: asyncio.Queue[object]) -> None:
+        async for event in self._stream(agent_result, call):
+            queue.put_nowait(event)
+
+    async def _stream(self, agent_result: AgentResult, call: ChatCall) -> AsyncIterator[Event]:
+        """Stream one agent's call, keeping everything it sends in ``agent_result``."""
+        agent = agent_result.agent
+        agent_result.started_at = self.clock()
+        yield AgentStarted(agent)
+        try:
+            async for chunk in self.provider.stream(call):
+                if isinstance(chunk, Delta):
+                    if agent_result.first_token_at is None:
+                        agent_result.first_token_at = self.clock()
+                    if chunk.kind == "text":
+                        agent_result.text_parts.append(chunk.text)
+                        yield TextDelta(agent, chunk.text)
+                    else:
+                        agent_result.reasoning_parts.append(chunk.text)
+                        yield ReasoningDelta(agent, chunk.text)
+                elif isinstance(chunk, Usage):
+                    agent_result.usage = chunk
+                elif isinstance(chunk, Retrying):
+                    yield AgentRetrying(agent, chunk.wait, chunk.reason)
+        except ProviderError as error:
+            agent_result.status, agent_result.error, agent_result.error_kind = "failed", str(error), error.kind
+        except Exception as error:  # a bug must not lose the other agents' answers
+            agent_result.status, agent_result.error_kind = "failed", "internal"
+            agent_result.error = f"{agent.model}: internal error: {type(error).__name__}: {error}"
+        else:
+            agent_result.status = "done"
+        agent_result.finished_at = self.clock()
+        yield AgentDone(agent_result) if agent_result.ok else AgentFailed(agent_result)
+
+
+def all_failed_message(results: list[AgentResult]) -> str:
+    """One line saying why no reference answered; a shared cause (a bad key) is said once."""
+    errors = [r.error or r.status for r in results]
+    kinds = {r.error_kind for r in results}
+    if len(results) > 1 and len(kinds) == 1 and kinds & {"auth", "connection"}:
+        return errors[0]
+    if len(results) == 1:
+        return errors[0]
+    return f"all {len(results)} reference models failed: " + "; ".join(errors)

@@ -1,0 +1,175 @@
+"""The typed events the engine yields, and the result it ends with.
+
+Every front end (Rich panels, plain pipe output, JSON, the REPL, the session store) is a consumer
+of these; none of them talks to a provider directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+AgentRole = Literal["reference", "aggregator"]
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """Who is speaking: a reference model in a layer, or the aggregator (layer = layers + 1)."""
+
+    role: AgentRole
+    layer: int
+    index: int
+    model: str
+
+    @property
+    def label(self) -> str:
+        return self.model if self.role == "reference" else f"{self.model} (aggregator)"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts and Groq's own timings for one call (times in seconds, when the server sends them)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    queue_time: float | None = None
+    prompt_time: float | None = None
+    completion_time: float | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(slots=True)
+class AgentResult:
+    """What one agent produced: its text (possibly partial), reasoning, usage, timing, and error.
+
+    ``status`` is ``done``, ``failed``, ``timed_out`` (left out by ``ref_timeout``), ``dropped``
+    (left out by the straggler policy) or ``interrupted``.
+    """
+
+    agent: Agent
+    text_parts: list[str] = field(default_factory=list)
+    reasoning_parts: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    status: str = "running"
+    error: str | None = None
+    error_kind: str | None = None
+    started_at: float = 0.0
+    first_token_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "done"
+
+    @property
+    def elapsed(self) -> float | None:
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStarted:
+    """A request for ``agent`` has been sent."""
+
+    agent: Agent
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the agent's answer."""
+
+    agent: Agent
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the agent's reasoning (gpt-oss streams it apart from the answer)."""
+
+    agent: Agent
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRetrying:
+    """The provider is waiting ``wait`` seconds before retrying the agent's request."""
+
+    agent: Agent
+    wait: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDone:
+    """The agent finished its answer."""
+
+    result: AgentResult
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFailed:
+    """The agent failed, timed out or was dropped; ``result`` keeps any partial text."""
+
+    result: AgentResult
+
+
+@dataclass(slots=True)
+class MoaResult:
+    """Everything a run produced. ``status``: ``complete``, ``failed`` or ``interrupted``."""
+
+    question: str
+    references: list[AgentResult] = field(default_factory=list)
+    aggregator: AgentResult | None = None
+    status: str = "running"
+    error: str | None = None
+    started_at: float = 0.0
+    finished_at: float | None = None
+
+    @property
+    def answer(self) -> str:
+        return self.aggregator.text if self.aggregator else ""
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for result in self.agents:
+            if result.usage:
+                total = total + result.usage
+        return total
+
+    @property
+    def agents(self) -> list[AgentResult]:
+        return self.references + ([self.aggregator] if self.aggregator else [])
+
+    @property
+    def elapsed(self) -> float | None:
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The run is over; the last event of every run, even a failed one."""
+
+    result: MoaResult
+
+
+Event = AgentStarted | TextDelta | ReasoningDelta | AgentRetrying | AgentDone | AgentFailed | Finished

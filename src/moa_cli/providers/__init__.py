@@ -1,0 +1,1 @@
+"""Model providers behind one small interface (:class:`moa_cli.providers.base.Provider`)."""

@@ -1,0 +1,1 @@
+"""Front ends that turn engine events into output: Rich panels, plain text, JSON."""

@@ -1,0 +1,253 @@
+"""The terminal front end: a live panel per reference model, then the answer streamed as Markdown."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+from moa_cli.events import (
+    Agent,
+    AgentDone,
+    AgentFailed,
+    AgentResult,
+    AgentRetrying,
+    AgentStarted,
+    Event,
+    MoaResult,
+    ReasoningDelta,
+    TextDelta,
+)
+from moa_cli.ui.format import agent_stats, run_stats
+from moa_cli.ui.markdown_stream import MarkdownStream
+from moa_cli.ui.sanitize import strip_controls
+
+STATE_STYLE = {
+    "waiting": "dim",
+    "thinking": "magenta",
+    "streaming": "cyan",
+    "retrying": "yellow",
+    "done": "green",
+    "failed": "red",
+    "timed_out": "red",
+    "dropped": "yellow",
+    "interrupted": "yellow",
+}
+STATE_WORD = {"timed_out": "timed out", "dropped": "left out (slow)"}
+TAIL_CHARS = 4000
+"""Only the end of a reference's text is wrapped for its panel: the cost per redraw stays flat."""
+
+
+class ReferencePanel:
+    """One reference model's live state, drawn as a panel showing the end of its answer."""
+
+    def __init__(self, result: AgentResult, show_reasoning: bool) -> None:
+        self.result = result
+        self.show_reasoning = show_reasoning
+        self.note = ""
+        self.height = 8
+
+    @property
+    def state(self) -> str:
+        status = self.result.status
+        if status != "running":
+            return status
+        if self.note:
+            return "retrying"
+        if self.result.text_parts:
+            return "streaming"
+        return "thinking" if self.result.reasoning_parts else "waiting"
+
+    def subtitle(self) -> Text:
+        state = self.state
+        words = [STATE_WORD.get(state, state)]
+        if self.result.status == "running":
+            words.append(f"{time.perf_counter() - self.result.started_at:.1f}s")
+            if self.result.text_parts:
+                words.append(f"{len(self.result.text_parts):,} tokens")
+        elif stats := agent_stats(self.result):
+            words.append(stats)
+        return Text(" · ".join(words), style=STATE_STYLE.get(state, ""))
+
+    def body(self, width: int, lines: int) -> Text:
+        result = self.result
+        if result.error and result.status != "running":
+            return Text(strip_controls(result.error), style="red")
+        if self.note:
+            return Text(self.note, style="yellow")
+        text = Text()
+        if self.show_reasoning and result.reasoning_parts:
+            text.append(strip_controls(result.reasoning[-TAIL_CHARS:]), style="dim italic")
+            if result.text_parts:
+                text.append("\n")
+        text.append(strip_controls(result.text[-TAIL_CHARS:]))
+        wrapped = text.wrap(_MEASURE, max(width, 10))
+        tail = wrapped[-lines:] if lines > 0 else []
+        return Text("\n").join(tail)
+
+    def render(self, width: int) -> Panel:
+        inner = max(width - 4, 10)
+        return Panel(
+            self.body(inner, self.height - 2),
+            title=Text(self.result.agent.model, style="bold"),
+            title_align="left",
+            subtitle=self.subtitle(),
+            subtitle_align="right",
+            border_style=STATE_STYLE.get(self.state, ""),
+            height=self.height,
+            width=width,
+        )
+
+
+_MEASURE = Console(width=200, file=None, force_terminal=False, color_system=None)
+"""A console used only to wrap text; it never prints."""
+
+
+class PanelGrid:
+    """The references of one layer, laid out in as many columns as the terminal's width allows."""
+
+    def __init__(self, panels: list[ReferencePanel], min_width: int = 38) -> None:
+        self.panels = panels
+        self.min_width = min_width
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not self.panels:
+            return
+        width = options.max_width
+        columns = max(1, min(len(self.panels), width // self.min_width))
+        rows = math.ceil(len(self.panels) / columns)
+        height = max(5, min(12, (console.height - 4) // rows))
+        column_width = width // columns
+        grid = Table.grid(expand=False)
+        for _ in range(columns):
+            grid.add_column(width=column_width)
+        for row in range(rows):
+            cells = []
+            for panel in self.panels[row * columns : (row + 1) * columns]:
+                panel.height = height
+                cells.append(panel.render(column_width))
+            grid.add_row(*cells)
+        yield grid
+
+
+class LiveRenderer:
+    """Draws a run on a terminal. Redraws are capped by ``Live``; events only update state."""
+
+    def __init__(
+        self,
+        console: Console,
+        result: MoaResult,
+        *,
+        layers: int = 1,
+        show_reasoning: bool = False,
+        refresh_per_second: float = 12,
+    ) -> None:
+        self.console = console
+        self.result = result
+        self.layers = layers
+        self.show_reasoning = show_reasoning
+        self.panels: dict[Agent, ReferencePanel] = {}
+        self.layer_panels: list[ReferencePanel] = []
+        self.answer = MarkdownStream()
+        self.aggregator: Agent | None = None
+        self.reasoning: list[str] = []
+        self.live = Live(
+            console=console,
+            get_renderable=self._renderable,
+            refresh_per_second=refresh_per_second,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self.live.start()
+
+    def _renderable(self) -> Group:
+        if self.aggregator is None:
+            return Group(PanelGrid(self.layer_panels))
+        parts: list[object] = []
+        if self.show_reasoning and self.reasoning and not self.answer.parts:
+            tail = strip_controls("".join(self.reasoning)[-600:])
+            parts.append(Text(tail, style="dim italic"))
+        parts.append(self.answer)
+        if not self.answer.parts:
+            parts.append(Spinner("dots", Text(f" {self.aggregator.model} is writing the answer…", style="dim")))
+        return Group(*parts)  # type: ignore[arg-type]
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            if event.agent.role == "aggregator":
+                self.answer.feed(event.text)
+                if "\n" in event.text and (block := self.answer.take_finished()) is not None:
+                    self.console.print(block)
+            return
+        if isinstance(event, ReasoningDelta):
+            if event.agent.role == "aggregator":
+                self.reasoning.append(event.text)
+            return
+        if isinstance(event, AgentStarted):
+            self._started(event.agent)
+        elif isinstance(event, AgentRetrying) and event.agent in self.panels:
+            self.panels[event.agent].note = f"{event.reason}\nretrying in {event.wait:.1f}s"
+        elif isinstance(event, AgentDone | AgentFailed):
+            if (panel := self.panels.get(event.result.agent)) is not None:
+                panel.note = ""
+
+    def _started(self, agent: Agent) -> None:
+        if agent.role == "reference":
+            if self.layer_panels and self.layer_panels[0].result.agent.layer != agent.layer:
+                self._print_layer_summary()
+            if agent not in self.panels:
+                result = next(r for r in self.result.references if r.agent == agent)
+                self.panels[agent] = ReferencePanel(result, self.show_reasoning)
+                self.layer_panels.append(self.panels[agent])
+        else:
+            self._print_layer_summary()
+            self.aggregator = agent
+
+    def _print_layer_summary(self) -> None:
+        panels, self.layer_panels = self.layer_panels, []
+        if not panels:
+            return
+        heading = f"layer {panels[0].result.agent.layer}: " if self.layers > 1 else ""
+        for panel in panels:
+            result = panel.result
+            mark, style = ("✓", "green") if result.ok else ("✗", "red")
+            line = Text(f"{mark} ", style=style)
+            line.append(f"{heading}{result.agent.model}", style="bold")
+            detail = agent_stats(result) if result.ok else strip_controls(result.error or result.status)
+            line.append(f"  {detail}", style="dim" if result.ok else "red")
+            self.console.print(line)
+        self.console.print()
+
+    def close(self, result: MoaResult) -> None:
+        self.live.stop()
+        if self.aggregator is None:
+            self._print_layer_summary()
+        rest = self.answer.take_rest()
+        if rest is not None:
+            self.console.print(rest)
+        if result.status != "complete":
+            self._print_kept_answers(result)
+        elif result.elapsed is not None:
+            self.console.print()
+            self.console.print(Text(run_stats(result), style="dim"))
+
+    def _print_kept_answers(self, result: MoaResult) -> None:
+        """When there is no aggregated answer, show every reference answer that arrived."""
+        for ref in result.references:
+            if ref.text:
+                self.console.print(
+                    Panel(
+                        Markdown(strip_controls(ref.text)),
+                        title=Text(f"{ref.agent.model} ({ref.status})", style="bold"),
+                        title_align="left",
+                    )
+                )
+

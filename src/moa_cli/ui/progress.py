@@ -1,0 +1,35 @@
+"""One line per step on stderr, for when stdout is a pipe or a file."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from moa_cli.events import AgentDone, AgentFailed, AgentRetrying, AgentStarted, Event, MoaResult
+from moa_cli.ui.format import agent_stats, run_stats
+
+
+class StderrProgress:
+    """Writes progress and warnings to ``stream``; ``quiet`` silences it (errors are the CLI's)."""
+
+    def __init__(self, stream: TextIO, *, quiet: bool = False) -> None:
+        self.stream = stream
+        self.quiet = quiet
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            self.stream.write(f"moa: {text}\n")
+            self.stream.flush()
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, AgentStarted) and event.agent.role == "aggregator":
+            self._say(f"aggregating with {event.agent.model}")
+        elif isinstance(event, AgentDone) and event.result.agent.role == "reference":
+            self._say(f"{event.result.agent.model} done ({agent_stats(event.result)})")
+        elif isinstance(event, AgentFailed) and event.result.agent.role == "reference":
+            self._say(f"warning: {event.result.error}")
+        elif isinstance(event, AgentRetrying):
+            self._say(f"{event.reason}; retrying in {event.wait:.1f}s")
+
+    def close(self, result: MoaResult) -> None:
+        if result.status == "complete":
+            self._say(run_stats(result))

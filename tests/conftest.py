@@ -1,0 +1,49 @@
+"""Shared fixtures: a local server speaking Groq's protocol, and an isolated environment for `moa`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from groq_server import GroqServer
+
+
+@pytest.fixture
+def groq_server() -> Iterator[GroqServer]:
+    with GroqServer() as server:
+        yield server
+
+
+@pytest.fixture
+def moa_env(tmp_path: Path, groq_server: GroqServer) -> dict[str, str]:
+    """Environment for a `moa` subprocess: test key, local server, config and data in tmp_path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GROQ_", "MOA_", "XDG_"))}
+    env.update(
+        GROQ_API_KEY="test-key",
+        GROQ_BASE_URL=groq_server.base_url,
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        HOME=str(tmp_path / "home"),
+        NO_COLOR="1",
+        COLUMNS="100",
+        LINES="40",
+    )
+    return env
+
+
+def run_moa(
+    args: list[str], env: dict[str, str], stdin: bytes | None = b"", timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m moa_cli ARGS` with piped stdin/stdout, as a user's shell pipeline would."""
+    return subprocess.run(
+        [sys.executable, "-m", "moa_cli", *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=timeout,
+    )
