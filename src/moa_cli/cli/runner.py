@@ -13,7 +13,7 @@ from moa_cli.cli.inputs import read_question
 from moa_cli.config import Settings, load_config
 from moa_cli.engine import MoaRun
 from moa_cli.errors import MoaError
-from moa_cli.events import MoaResult
+from moa_cli.events import Event, MoaResult
 from moa_cli.providers.base import Provider
 from moa_cli.request import MoaRequest
 from moa_cli.ui.base import Renderer
@@ -111,31 +111,43 @@ def renderer_factory(options: AskOptions, request: MoaRequest, run: MoaRun) -> C
     return make
 
 
+class _Feed:
+    """Passes events to the front end, holding them back until it has been built."""
+
+    def __init__(self) -> None:
+        self.renderer: Renderer | None = None
+        self.backlog: list[Event] = []
+
+    def handle(self, event: Event) -> None:
+        if self.renderer is None:
+            self.backlog.append(event)
+        else:
+            self.renderer.handle(event)
+
+    def ready(self, built: asyncio.Future[Renderer]) -> None:
+        if self.renderer is not None or built.cancelled() or built.exception() is not None:
+            return
+        self.renderer = built.result()
+        for event in self.backlog:
+            self.renderer.handle(event)
+        self.backlog.clear()
+
+
 async def drive(run: MoaRun, make_renderer: Callable[[], Renderer], provider: Provider) -> MoaResult:
     """Feed ``run``'s events to a front end built off the event loop, so requests leave first."""
-    pending = asyncio.ensure_future(asyncio.to_thread(make_renderer))
-    backlog: list[object] = []
-    renderer: Renderer | None = None
+    feed = _Feed()
+    built = asyncio.ensure_future(asyncio.to_thread(make_renderer))
+    built.add_done_callback(feed.ready)
     try:
         async for event in run:
-            if renderer is None:
-                if not pending.done():
-                    backlog.append(event)
-                    continue
-                renderer = pending.result()
-                for early in backlog:
-                    renderer.handle(early)  # type: ignore[arg-type]
-                backlog.clear()
-            renderer.handle(event)
+            feed.handle(event)
     finally:
         try:
-            if renderer is None:
-                renderer = await asyncio.shield(pending)
-                for early in backlog:
-                    renderer.handle(early)  # type: ignore[arg-type]
+            await asyncio.shield(built)
+            feed.ready(built)  # the callback may not have run yet if the run ended first
         finally:
-            if renderer is not None:
-                renderer.close(run.result)
+            if feed.renderer is not None:
+                feed.renderer.close(run.result)
             await provider.aclose()
     return run.result
 

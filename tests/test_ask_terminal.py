@@ -1,0 +1,85 @@
+"""`moa ask` on a real pseudo-terminal: live panels, the streamed answer, and model text kept inert."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pexpect
+import pytest
+
+from groq_server import Behavior, GroqServer
+
+REFS = ["-m", "ref/a", "-m", "ref/b", "-a", "agg/x"]
+
+
+def spawn(args: list[str], env: dict[str, str]) -> pexpect.spawn:
+    env = {**env, "TERM": "xterm-256color"}
+    return pexpect.spawn(
+        sys.executable, ["-m", "moa_cli", *args], env=env, dimensions=(40, 120), timeout=15
+    )
+
+
+def read_all(child: pexpect.spawn) -> bytes:
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.before
+
+
+def visible(output: bytes) -> str:
+    """The text a person sees: output without the terminal's own style and cursor sequences."""
+    return re.sub(r"\x1b\[[0-?]*[ -/]*[@-~]", "", output.decode())
+
+
+def test_terminal_shows_a_panel_per_reference_then_the_answer(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    groq_server.set("ref/a", Behavior(text="alpha " * 30, tokens_per_second=100))
+    groq_server.set("ref/b", Behavior(status=404))
+    groq_server.set("agg/x", Behavior(text="# Title\n\nThe final answer.\n\nSecond paragraph.\n"))
+    child = spawn(["ask", *REFS, "q"], moa_env)
+    child.expect("ref/a")  # the live panel's title
+    output = read_all(child)
+    assert child.exitstatus == 0
+    text = visible(output)
+    assert "streaming" in text or "waiting" in text
+    assert "✓ ref/a" in text and "✗ ref/b" in text
+    assert "The final answer." in text and "Second paragraph." in text
+    assert "1/2 references" in text
+
+
+def test_model_text_cannot_drive_the_terminal_or_inject_markup(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    evil = "safe \x1b]0;pwned-title\x07 \x1b[2J\x1b[H [bold red]literal[/bold red] \x1b]8;;http://x\x1b\\link\n"
+    groq_server.set("ref/a", Behavior(text=evil))
+    groq_server.set("ref/b", Behavior(text=evil))
+    groq_server.set("agg/x", Behavior(text=evil))
+    output = read_all(spawn(["ask", *REFS, "q"], moa_env))
+    assert b"pwned-title" not in output
+    assert b"\x1b[2J" not in output
+    assert b"\x1b]8;;http://x" not in output
+    assert b"[bold red]literal[/bold red]" in output
+
+
+def test_ctrl_c_on_a_terminal_exits_130_without_traceback(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    groq_server.set("ref/a", Behavior(hang=True))
+    child = spawn(["ask", *REFS, "q"], moa_env)
+    child.expect("ref/a")
+    groq_server.wait_for_requests(2)
+    child.sendintr()
+    output = read_all(child)
+    assert child.exitstatus == 130, output
+    assert b"moa: interrupted" in output
+    assert b"Traceback" not in output
+
+
+@pytest.mark.parametrize("flag", ["--show-reasoning", None])
+def test_reasoning_shows_only_when_asked(groq_server: GroqServer, moa_env: dict[str, str], flag: str | None) -> None:
+    groq_server.set("ref/a", Behavior(text="answer", reasoning="pondering deeply"))
+    groq_server.set("agg/x", Behavior(text="final", reasoning="weighing answers"))
+    output = visible(read_all(spawn(["ask", *([flag] if flag else []), *REFS, "q"], moa_env)))
+    assert ("weighing answers" in output or "pondering deeply" in output) == (flag is not None)
+    assert "final" in output
