@@ -67,3 +67,7 @@ class AllReferencesFailedError(MoaError):
 
 class AggregatorFailedError(MoaError):
     """Raised when the aggregator failed after the references answered."""
+
+
+class StoreError(MoaError):
+    """Raised when the session database cannot be opened, read or written; the file is left as it was."""
