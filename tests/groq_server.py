@@ -344,12 +344,13 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Stopped
             if fail:
                 record.status = behavior.status
+                # Stamped just before writing: a client may read the reply before this thread runs on.
+                record.first_byte_sent_at = record.last_byte_sent_at = time.perf_counter()
                 self._send_json(
                     behavior.status,
                     error_body(behavior.status, model, behavior.error_message, behavior.error_code),
                     behavior.headers,
                 )
-                record.first_byte_sent_at = record.last_byte_sent_at = time.perf_counter()
                 return
             if body.get("stream"):
                 self._stream(record, behavior)
@@ -436,8 +437,8 @@ class _Handler(BaseHTTPRequestHandler):
         if record.body.get("seed") is not None:
             payload["x_groq"]["seed"] = record.body["seed"]
         record.status = 200
-        self._send_json(200, payload, behavior.headers)
         record.first_byte_sent_at = record.first_token_sent_at = record.last_byte_sent_at = time.perf_counter()
+        self._send_json(200, payload, behavior.headers)
 
     def _stream(self, record: RecordedRequest, behavior: Behavior) -> None:
         reasoning_tokens, content_tokens, finish_reason, prompt_tokens = self._plan(record, behavior)
@@ -469,8 +470,8 @@ class _Handler(BaseHTTPRequestHandler):
             b'{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],'
             b'"x_groq":{"id":%s}}\n\n' % json.dumps(request_id).encode()
         )
-        self._write_chunk(b"data: " + first)
         record.first_byte_sent_at = time.perf_counter()
+        self._write_chunk(b"data: " + first)
 
         tps = behavior.tokens_per_second
         interval = 1.0 / tps if tps else 0.0
@@ -491,9 +492,9 @@ class _Handler(BaseHTTPRequestHandler):
                         raise _Stopped
                     next_at += interval
                 data = b"data: " + opener + json.dumps(token).encode() + token_close
-                write(b"%x\r\n%s\r\n" % (len(data), data))
                 if sent == 0:
                     record.first_token_sent_at = time.perf_counter()
+                write(b"%x\r\n%s\r\n" % (len(data), data))
                 sent += 1
         if sent == drop_after:
             return self._drop(record)
@@ -517,8 +518,8 @@ class _Handler(BaseHTTPRequestHandler):
             final["usage"] = usage
         final_data = b"data: " + json.dumps(final).encode() + b"\n\n"
         done = b"data: [DONE]\n\n"
-        write(b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(final_data), final_data, len(done), done))
         record.last_byte_sent_at = time.perf_counter()
+        write(b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(final_data), final_data, len(done), done))
 
     def _drop(self, record: RecordedRequest) -> None:
         """Close the connection mid-body: no final chunk, no [DONE], no 0-length chunk."""
@@ -532,8 +533,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream_error(self, record: RecordedRequest) -> None:
         payload = {"error": {"message": "Internal Server Error", "type": "internal_server_error"}}
         data = b"data: " + json.dumps(payload).encode() + b"\n\n"
-        self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
         record.last_byte_sent_at = time.perf_counter()
+        self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
 
 
 # --------------------------------------------------------------------------- public server
