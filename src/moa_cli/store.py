@@ -1,0 +1,449 @@
+"""The session history: sessions, their turns and every agent's output, in one SQLite file.
+
+Two ``moa`` processes may use the file at once: WAL mode, a busy timeout and short
+``BEGIN IMMEDIATE`` write transactions. Every sqlite3 error becomes a one-line
+:class:`~moa_cli.errors.StoreError` naming the file. The API key is never given to the store.
+A :class:`Store` is used from the thread that opened it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from moa_cli.errors import StoreError
+from moa_cli.migrations import migrate, transaction
+from moa_cli.request import Message
+
+if TYPE_CHECKING:
+    from moa_cli.events import AgentResult, MoaResult
+
+DB_NAME = "moa.db"
+BUSY_TIMEOUT = 5.0
+"""Seconds a writer waits for another process's write transaction before giving up."""
+PREFIX_MIN = 4
+"""The shortest session id prefix :meth:`Store.find_session` accepts."""
+TITLE_MAX = 60
+EMPTY_TITLE = "(empty)"
+SNIPPET_MARKS = ("[", "]")
+"""What :meth:`Store.search` puts around the matched words in a snippet."""
+FINAL_STATUSES = ("complete", "failed", "interrupted")
+
+
+def data_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """``$MOA_HOME``, else ``$XDG_DATA_HOME/moa``, else ``~/.local/share/moa``."""
+    home = Path(env.get("HOME") or Path.home())
+    if explicit := env.get("MOA_HOME"):
+        path = Path(explicit)
+        return home.joinpath(*path.parts[1:]) if path.parts and path.parts[0] == "~" else path
+    xdg = env.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".local" / "share"
+    return base / "moa"
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A session as listed: ``title`` is its name, else the first line of its first question."""
+
+    id: str
+    name: str | None
+    created: str
+    updated: str
+    turns: int
+    title: str
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    """One agent's output in a turn; ``latency`` and ``first_token_latency`` are in seconds."""
+
+    layer: int
+    role: str
+    model: str
+    text: str
+    reasoning: str
+    status: str
+    error: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency: float | None
+    index: int = 0
+    first_token_latency: float | None = None
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """One question and its answer; ``agents`` is filled by ``Store.turns(..., with_agents=True)``."""
+
+    id: int
+    session_id: str
+    seq: int
+    question: str
+    answer: str
+    status: str
+    error: str | None
+    aggregator: str | None
+    settings: dict[str, Any]
+    started: str
+    finished: str | None
+    elapsed: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    agents: tuple[AgentRow, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A turn matching a search; ``snippet`` is one line with matches between ``SNIPPET_MARKS``."""
+
+    session_id: str
+    turn_id: int
+    seq: int
+    title: str
+    snippet: str
+
+
+_SESSION_SELECT = """
+    SELECT s.id, s.name, s.created, s.updated,
+        (SELECT count(*) FROM turns t WHERE t.session_id = s.id),
+        (SELECT substr(t.question, 1, 400) FROM turns t WHERE t.session_id = s.id ORDER BY t.seq LIMIT 1)
+    FROM sessions s
+"""
+_TURN_SELECT = """
+    SELECT id, session_id, seq, question, answer, status, error, aggregator, settings,
+        started, finished, elapsed, prompt_tokens, completion_tokens
+    FROM turns
+"""
+
+
+class Store:
+    """The session database; get one with :meth:`Store.open`, close it (or use ``with``)."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | None = None, env: Mapping[str, str] = os.environ) -> Store:
+        """Opens (creating if needed) and migrates the database; ``path`` defaults to ``data_dir(env)/moa.db``.
+
+        Turns left ``running`` by a process that no longer exists are marked ``interrupted``.
+        """
+        path = Path(path) if path is not None else data_dir(env) / DB_NAME
+        db: sqlite3.Connection | None = None
+        try:
+            _create_private(path)
+            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA synchronous = NORMAL")  # WAL: a crashed process loses nothing; no fsync per commit
+            migrate(db)
+            _recover_orphans(db)
+        except (OSError, sqlite3.Error, StoreError) as exc:
+            if db is not None:
+                db.close()
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise StoreError(f"cannot open session database {path}: {reason}") from exc
+        return cls(db, path)
+
+    def close(self) -> None:
+        with self._guard("close"):
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    def create_session(self, name: str | None = None) -> SessionInfo:
+        """A new empty session with a random 8-hex-digit id; a name already taken raises StoreError."""
+        name = _check_name(name) if name is not None else None
+        now = _now()
+        with self._write() as db:
+            if name is not None:
+                _refuse_taken(db, name)
+            session_id = _new_id()
+            while db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
+                session_id = _new_id()
+            db.execute(
+                "INSERT INTO sessions (id, name, created, updated) VALUES (?, ?, ?, ?)",
+                (session_id, name, now, now),
+            )
+        return SessionInfo(session_id, name, now, now, 0, name or EMPTY_TITLE)
+
+    def find_session(self, id_or_name: str) -> SessionInfo | None:
+        """The session with this exact id, else this exact name, else the one id starting with it (4+ chars)."""
+        with self._guard("read"):
+            row = self._db.execute(
+                _SESSION_SELECT + " WHERE s.id = :key OR s.name = :key ORDER BY s.id = :key DESC LIMIT 1",
+                {"key": id_or_name},
+            ).fetchone()
+            if row is None and len(id_or_name) >= PREFIX_MIN:
+                rows = self._db.execute(
+                    _SESSION_SELECT + " WHERE substr(s.id, 1, length(:key)) = :key LIMIT 2", {"key": id_or_name}
+                ).fetchall()
+                row = rows[0] if len(rows) == 1 else None
+        return _session(row) if row else None
+
+    def last_session(self) -> SessionInfo | None:
+        """The most recently updated session."""
+        sessions = self.list_sessions(limit=1)
+        return sessions[0] if sessions else None
+
+    def list_sessions(self, limit: int = 20) -> list[SessionInfo]:
+        """Sessions, most recently updated first."""
+        with self._guard("read"):
+            rows = self._db.execute(
+                _SESSION_SELECT + " ORDER BY s.updated DESC, s.rowid DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [_session(row) for row in rows]
+
+    def rename_session(self, session_id: str, name: str) -> None:
+        """Names the session; a name another session has raises StoreError."""
+        name = _check_name(name)
+        with self._write() as db:
+            _refuse_taken(db, name, session_id)
+            if db.execute("UPDATE sessions SET name = ? WHERE id = ?", (name, session_id)).rowcount == 0:
+                raise StoreError(f"no session {session_id} in {self.path}")
+
+    def delete_session(self, session_id: str) -> bool:
+        """Deletes the session, its turns, their agent outputs and search entries; False if there was none."""
+        with self._write() as db:
+            return db.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount > 0
+
+    # --- turns --------------------------------------------------------------------------------
+
+    def begin_turn(self, session_id: str, question: str, settings: Mapping[str, object]) -> int:
+        """Records the question (status ``running``) and commits at once; returns the turn id.
+
+        ``settings`` (models, layers, temperature...) must be JSON-serialisable.
+        """
+        settings_json = json.dumps(dict(settings), sort_keys=True)
+        now = _now()
+        with self._write() as db:
+            if db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id)).rowcount == 0:
+                raise StoreError(f"no session {session_id} in {self.path}")
+            (seq,) = db.execute(
+                "SELECT coalesce(max(seq), 0) + 1 FROM turns WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            cursor = db.execute(
+                "INSERT INTO turns (session_id, seq, question, settings, started, pid) VALUES (?, ?, ?, ?, ?, ?)",
+                (session_id, seq, question, settings_json, now, os.getpid()),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def save_partial(self, turn_id: int, result: MoaResult) -> None:
+        """Checkpoints the answer so far of a running turn, so a crash keeps it."""
+        with self._write() as db:
+            db.execute("UPDATE turns SET answer = ? WHERE id = ? AND status = 'running'", (result.answer, turn_id))
+
+    def finish_turn(self, turn_id: int, result: MoaResult) -> None:
+        """Records the outcome and every agent's output in one transaction (a ``running`` result is interrupted)."""
+        status = result.status if result.status in FINAL_STATUSES else "interrupted"
+        usages = [agent.usage for agent in result.agents if agent.usage]
+        prompt_tokens = sum(u.prompt_tokens for u in usages) if usages else None
+        completion_tokens = sum(u.completion_tokens for u in usages) if usages else None
+        aggregator = result.aggregator.agent.model if result.aggregator else None
+        rows = [_agent_values(turn_id, agent) for agent in result.agents]
+        now = _now()
+        with self._write() as db:
+            updated = db.execute(
+                """UPDATE turns SET answer = ?, status = ?, error = ?, aggregator = coalesce(?, aggregator),
+                    finished = ?, elapsed = ?, prompt_tokens = ?, completion_tokens = ? WHERE id = ?""",
+                (result.answer, status, result.error, aggregator, now, result.elapsed,
+                 prompt_tokens, completion_tokens, turn_id),
+            )
+            if updated.rowcount == 0:
+                raise StoreError(f"no turn {turn_id} in {self.path}")
+            db.execute(
+                "UPDATE sessions SET updated = ? WHERE id = (SELECT session_id FROM turns WHERE id = ?)",
+                (now, turn_id),
+            )
+            db.execute("DELETE FROM agent_outputs WHERE turn_id = ?", (turn_id,))
+            db.executemany(
+                """INSERT INTO agent_outputs (turn_id, layer, role, idx, model, status, error, prompt_tokens,
+                    completion_tokens, latency, first_token_latency, text, reasoning)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                rows,
+            )
+
+    def turns(self, session_id: str, *, with_agents: bool = False) -> list[TurnRecord]:
+        """The session's turns in order, with each agent's output if asked."""
+        with self._guard("read"), transaction(self._db, "DEFERRED"):
+            rows = self._db.execute(_TURN_SELECT + " WHERE session_id = ? ORDER BY seq", (session_id,)).fetchall()
+            agents: dict[int, list[AgentRow]] = {}
+            if with_agents:
+                for turn_id, *values in self._db.execute(
+                    """SELECT a.turn_id, a.layer, a.role, a.model, a.text, a.reasoning, a.status, a.error,
+                        a.prompt_tokens, a.completion_tokens, a.latency, a.idx, a.first_token_latency
+                    FROM agent_outputs a JOIN turns t ON t.id = a.turn_id
+                    WHERE t.session_id = ? ORDER BY a.turn_id, a.id""",
+                    (session_id,),
+                ):
+                    agents.setdefault(turn_id, []).append(AgentRow(*values))
+        return [
+            TurnRecord(*row[:8], json.loads(row[8]), *row[9:], agents=tuple(agents.get(row[0], ())))
+            for row in rows
+        ]
+
+    def history(self, session_id: str) -> list[Message]:
+        """The conversation to send back to the models: each answered turn as a user and an assistant message.
+
+        Only the aggregated answer is the assistant's; a turn with no answer text adds nothing.
+        """
+        with self._guard("read"):
+            rows = self._db.execute(
+                "SELECT question, answer FROM turns WHERE session_id = ? AND answer != '' ORDER BY seq",
+                (session_id,),
+            ).fetchall()
+        return [message for q, a in rows for message in (Message("user", q), Message("assistant", a))]
+
+    def search(self, text: str, limit: int = 20) -> list[SearchHit]:
+        """Turns whose question or answer has every word of ``text``, best match first.
+
+        Words are matched literally (FTS syntax in them is quoted); a word ending in ``*`` is a prefix.
+        """
+        query = _match_query(text)
+        if not query:
+            return []
+        with self._guard("read"):
+            rows = self._db.execute(
+                """SELECT t.session_id, t.id, t.seq, s.name,
+                    (SELECT substr(f.question, 1, 400) FROM turns f WHERE f.session_id = t.session_id
+                        ORDER BY f.seq LIMIT 1),
+                    snippet(turns_fts, -1, ?, ?, '…', 12)
+                FROM turns_fts JOIN turns t ON t.id = turns_fts.rowid JOIN sessions s ON s.id = t.session_id
+                WHERE turns_fts MATCH ? ORDER BY rank LIMIT ?""",
+                (*SNIPPET_MARKS, query, limit),
+            ).fetchall()
+        return [
+            SearchHit(session_id, turn_id, seq, _title(name, first), " ".join(snippet.split()))
+            for session_id, turn_id, seq, name, first, snippet in rows
+        ]
+
+    def count_turns(self) -> int:
+        """How many turns the database holds, over all sessions."""
+        with self._guard("read"):
+            (count,) = self._db.execute("SELECT count(*) FROM turns").fetchone()
+        return int(count)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot {action} session database {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._guard("write"), transaction(self._db):
+            yield self._db
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise StoreError("a session name cannot be empty")
+    return name
+
+
+def _refuse_taken(db: sqlite3.Connection, name: str, session_id: str | None = None) -> None:
+    """Raises if a session other than ``session_id`` has ``name``."""
+    if db.execute("SELECT 1 FROM sessions WHERE name = ? AND id IS NOT ?", (name, session_id)).fetchone():
+        raise StoreError(f"a session named {name!r} already exists")
+
+
+def _create_private(path: Path) -> None:
+    """Creates the directory (mode 0700) and an empty database file (mode 0600) if they are missing."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def _recover_orphans(db: sqlite3.Connection) -> None:
+    """Marks ``running`` turns whose process no longer exists as interrupted."""
+    rows = db.execute("SELECT id, pid FROM turns WHERE status = 'running'").fetchall()
+    orphans = [(turn_id,) for turn_id, pid in rows if not _alive(pid)]
+    if orphans:
+        with transaction(db):
+            db.executemany(
+                "UPDATE turns SET status = 'interrupted', error = coalesce(error, 'moa stopped before the turn "
+                "finished') WHERE id = ? AND status = 'running'",
+                orphans,
+            )
+
+
+def _alive(pid: int | None) -> bool:
+    if os.name == "nt":  # there os.kill(pid, 0) would terminate the process
+        return True
+    if not pid or pid < 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        pass
+    return True
+
+
+def _agent_values(turn_id: int, result: AgentResult) -> tuple[object, ...]:
+    agent = result.agent
+    usage = result.usage
+    first_token = None if result.first_token_at is None else result.first_token_at - result.started_at
+    return (
+        turn_id, agent.layer, agent.role, agent.index, agent.model,
+        "interrupted" if result.status == "running" else result.status, result.error,
+        usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
+        result.elapsed, first_token, result.text, result.reasoning,
+    )
+
+
+def _session(row: tuple[Any, ...]) -> SessionInfo:
+    session_id, name, created, updated, turns, first = row
+    return SessionInfo(session_id, name, created, updated, turns, _title(name, first))
+
+
+def _title(name: str | None, first_question: str | None) -> str:
+    if name:
+        return name
+    line = next((line.strip() for line in (first_question or "").splitlines() if line.strip()), "")
+    if not line:
+        return EMPTY_TITLE
+    return line if len(line) <= TITLE_MAX else line[: TITLE_MAX - 1] + "…"
+
+
+def _match_query(text: str) -> str:
+    """``text`` as FTS5 phrases, one per word, so quotes, ``-``, ``:`` and ``*`` are plain characters."""
+    phrases = []
+    for word in text.split():
+        stem = word.rstrip("*")
+        if stem:
+            phrases.append('"' + stem.replace('"', '""') + '"' + ("*" if stem != word else ""))
+    return " ".join(phrases)
+
+
+def _new_id() -> str:
+    return os.urandom(4).hex()
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
