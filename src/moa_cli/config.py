@@ -41,6 +41,7 @@ class Settings:
     ref_timeout: float | None = None  # seconds a reference may take before it is left out; None waits
     timeout: float = 120.0  # per HTTP request (read) timeout, seconds, > 0
     straggler_factor: float = 0.0  # 0 waits for all refs; > 0: after a majority, wait <= F x their time
+    context_window: int = 131072  # tokens the smallest model accepts; chat trims history to fit
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +233,7 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "ref_timeout": _ref_timeout,
     "timeout": _timeout,
     "straggler_factor": _non_negative,
+    "context_window": _count,
 }
 
 

@@ -6,6 +6,8 @@ import typer
 
 from moa_cli import __version__
 from moa_cli.cli.ask import ask
+from moa_cli.cli.chat import chat
+from moa_cli.cli.sessions import app as sessions_app
 
 app = typer.Typer(
     name="moa",
@@ -17,6 +19,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command(no_args_is_help=False)(ask)
+app.command()(chat)
+app.add_typer(sessions_app, name="sessions")
 
 
 def _version(value: bool) -> None:

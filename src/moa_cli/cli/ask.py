@@ -1,4 +1,4 @@
-"""``moa ask``: one question, one Mixture-of-Agents answer. Options only; the work is in ``runner``."""
+"""``moa ask``: one question, one Mixture-of-Agents answer. Options only; the work is in ``ask_run``."""
 
 from __future__ import annotations
 
@@ -6,25 +6,25 @@ from typing import Optional
 
 import typer
 
+from moa_cli.cli import options as opt
+
 
 def ask(
     question: Optional[str] = typer.Argument(
         None, help="The question. Piped stdin is read too: stdin first, then the question."
     ),
-    model: Optional[list[str]] = typer.Option(
-        None, "-m", "--model", metavar="MODEL", help="A reference model; repeat for several."
-    ),
-    aggregator: Optional[str] = typer.Option(None, "-a", "--aggregator", metavar="MODEL", help="The aggregator model."),
-    layers: Optional[int] = typer.Option(None, "-l", "--layers", min=1, max=8, help="Reference layers (default 1)."),
-    temperature: Optional[float] = typer.Option(None, "-t", "--temperature", min=0.0, max=2.0),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Max tokens per answer."),
-    system: Optional[str] = typer.Option(None, "-s", "--system", metavar="TEXT", help="System prompt for every model."),
-    preset: Optional[str] = typer.Option(None, "--preset", metavar="NAME", help="A preset from the config file."),
-    ref_timeout: Optional[float] = typer.Option(
-        None, "--ref-timeout", metavar="SECONDS", min=0.1, help="Leave out references not done by then."
-    ),
+    model: Optional[list[str]] = opt.MODEL,
+    aggregator: Optional[str] = opt.AGGREGATOR,
+    layers: Optional[int] = opt.LAYERS,
+    temperature: Optional[float] = opt.TEMPERATURE,
+    max_tokens: Optional[int] = opt.MAX_TOKENS,
+    system: Optional[str] = opt.SYSTEM,
+    preset: Optional[str] = opt.PRESET,
+    ref_timeout: Optional[float] = opt.REF_TIMEOUT,
+    continue_last: bool = opt.CONTINUE,
+    session: Optional[str] = opt.SESSION,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object with every answer."),
-    show_reasoning: bool = typer.Option(False, "--show-reasoning", help="Show the models' reasoning."),
+    show_reasoning: bool = opt.SHOW_REASONING,
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress on stderr, errors only."),
 ) -> None:
     """Ask the references, then stream the aggregated answer.
@@ -36,11 +36,12 @@ def ask(
       git diff | moa ask "Write a commit message for this change"
 
       moa ask -m openai/gpt-oss-20b -m qwen/qwen3.8-27b "Summarise MoA" > answer.md
-    """
-    from moa_cli.cli.runner import AskOptions, run_ask
 
-    options = AskOptions(
-        question=question,
+      moa ask -c "And in one sentence?"     # continue the last session
+    """
+    from moa_cli.cli.ask_run import AskOptions, run_ask
+
+    flags = opt.ModelFlags(
         models=tuple(model) if model else None,
         aggregator=aggregator,
         layers=layers,
@@ -49,6 +50,12 @@ def ask(
         system=system,
         preset=preset,
         ref_timeout=ref_timeout,
+    )
+    options = AskOptions(
+        question=question,
+        flags=flags,
+        continue_last=continue_last,
+        session=session,
         json_output=json_output,
         show_reasoning=show_reasoning,
         quiet=quiet,

@@ -1,0 +1,1 @@
+"""`moa chat`: the interactive REPL over the same engine, with stored, resumable sessions."""

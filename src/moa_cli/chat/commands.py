@@ -1,0 +1,205 @@
+"""The REPL's slash commands: each one a small function over the :class:`ChatSession`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+
+from moa_cli.chat.session import ChatSession
+from moa_cli.config import DEFAULT_REFERENCES
+from moa_cli.errors import MoaError, UsageError
+from moa_cli.transcript import to_markdown
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """A command's request to run a turn with this question (``/retry``)."""
+
+    question: str
+
+
+EXIT = object()
+"""A command's request to leave the REPL."""
+
+Outcome = Ask | object | None
+Handler = Callable[[ChatSession, str], Outcome]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    usage: str
+    help: str
+    run: Handler
+
+
+def _say(chat: ChatSession, text: str, style: str = "") -> None:
+    chat.console.print(Text(text, style=style))
+
+
+def _help(chat: ChatSession, arg: str) -> None:
+    table = Table.grid(padding=(0, 2))
+    for command in COMMANDS.values():
+        table.add_row(Text(command.usage, style="bold"), Text(command.help))
+    chat.console.print(table)
+    _say(chat, "Enter sends; Esc then Enter, or Ctrl-J, adds a new line. Ctrl-C stops an answer; Ctrl-D quits.", "dim")
+
+
+def _models(chat: ChatSession, arg: str) -> None:
+    if arg:
+        chat.set_references(arg.replace(",", " ").split())
+    _say(chat, "references: " + ", ".join(spec.model for spec in chat.settings.references))
+
+
+def _aggregator(chat: ChatSession, arg: str) -> None:
+    if arg:
+        chat.set_aggregator(arg.strip())
+    _say(chat, f"aggregator: {chat.settings.aggregator.model}")
+
+
+def _number_setting(name: str, convert: Callable[[str], object], check: Callable[[object], bool], expected: str) -> Handler:
+    def handler(chat: ChatSession, arg: str) -> None:
+        if arg:
+            try:
+                value = convert(arg)
+            except ValueError:
+                raise UsageError(f"/{name} takes {expected}, not {arg!r}") from None
+            if not check(value):
+                raise UsageError(f"/{name} takes {expected}, not {arg!r}")
+            chat.set_value(name, value)
+        _say(chat, f"{name}: {getattr(chat.settings, name)}")
+
+    return handler
+
+
+def _system(chat: ChatSession, arg: str) -> None:
+    if arg:
+        chat.set_value("system", None if arg.strip() == "off" else arg)
+    _say(chat, f"system: {chat.settings.system or '(none)'}")
+
+
+def _preset(chat: ChatSession, arg: str) -> None:
+    if not arg:
+        names = ", ".join(chat.config.presets) or "(none; see config.example.toml)"
+        _say(chat, f"presets: {names}")
+        return
+    chat.use_preset(arg.strip())
+    _models(chat, "")
+    _aggregator(chat, "")
+
+
+def _new(chat: ChatSession, arg: str) -> None:
+    chat.new()
+    _say(chat, "new session: it is saved with its first question", "dim")
+
+
+def _sessions(chat: ChatSession, arg: str) -> None:
+    sessions = chat.store.list_sessions(limit=20)
+    if not sessions:
+        _say(chat, "no sessions yet", "dim")
+        return
+    table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold")
+    for column in ("id", "turns", "last used", "title"):
+        table.add_column(column)
+    for info in sessions:
+        mark = " *" if chat.session and info.id == chat.session.id else ""
+        table.add_row(info.id + mark, str(info.turns), info.updated[:16].replace("T", " "), Text(info.title))
+    chat.console.print(table)
+
+
+def _resume(chat: ChatSession, arg: str) -> None:
+    if not arg:
+        raise UsageError("/resume takes a session id or name; /sessions lists them")
+    session = chat.store.find_session(arg.strip())
+    if session is None:
+        raise UsageError(f"no session '{arg.strip()}'; /sessions lists them")
+    chat.resume(session)
+    _say(chat, f"resumed {session.id} · {session.title} · {len(chat.history) // 2} turns", "green")
+
+
+def _history(chat: ChatSession, arg: str) -> None:
+    if not chat.history:
+        _say(chat, "no turns yet", "dim")
+    for message in chat.history:
+        who, style = ("you", "bold cyan") if message.role == "user" else ("moa", "bold green")
+        chat.console.print(Text(f"{who}: ", style=style) + Text(message.content))
+
+
+def _retry(chat: ChatSession, arg: str) -> Ask:
+    return Ask(chat.forget_last_turn())
+
+
+def _export(chat: ChatSession, arg: str) -> None:
+    if chat.session is None:
+        raise UsageError("nothing to export yet")
+    session = chat.store.find_session(chat.session.id) or chat.session
+    path = Path(arg.strip() or f"moa-{session.id}.md").expanduser()
+    try:
+        path.write_text(to_markdown(session, chat.store.turns(session.id, with_agents=True)), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    _say(chat, f"exported to {path}", "green")
+
+
+def _clear(chat: ChatSession, arg: str) -> None:
+    chat.console.clear()
+
+
+def _exit(chat: ChatSession, arg: str) -> object:
+    return EXIT
+
+
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command("help", "/help", "this list", _help),
+        Command("models", "/models [MODEL ...]", "show or set the reference models", _models),
+        Command("aggregator", "/aggregator [MODEL]", "show or set the aggregator", _aggregator),
+        Command("layers", "/layers [N]", "show or set the layers", _number_setting("layers", int, lambda v: 1 <= v <= 8, "a number from 1 to 8")),  # type: ignore[operator]
+        Command("temperature", "/temperature [T]", "show or set the temperature", _number_setting("temperature", float, lambda v: 0 <= v <= 2, "a number from 0 to 2")),  # type: ignore[operator]
+        Command("system", "/system [TEXT|off]", "show or set the system prompt", _system),
+        Command("preset", "/preset [NAME]", "list presets, or switch to one", _preset),
+        Command("new", "/new", "start a new session", _new),
+        Command("sessions", "/sessions", "list recent sessions", _sessions),
+        Command("resume", "/resume ID", "continue a stored session", _resume),
+        Command("history", "/history", "show this session's turns", _history),
+        Command("retry", "/retry", "ask the last question again", _retry),
+        Command("export", "/export [FILE]", "write this session as Markdown", _export),
+        Command("clear", "/clear", "clear the screen", _clear),
+        Command("exit", "/exit", "leave (Ctrl-D works too)", _exit),
+    )
+}
+ALIASES = {"quit": "exit", "q": "exit", "?": "help"}
+
+
+def run_command(chat: ChatSession, line: str) -> Outcome:
+    """Run the slash command on ``line``; a mistake is one line on the console, never an exit."""
+    name, _, arg = line[1:].partition(" ")
+    name = ALIASES.get(name, name)
+    command = COMMANDS.get(name)
+    if command is None:
+        _say(chat, f"unknown command /{name}; /help lists them", "red")
+        return None
+    try:
+        return command.run(chat, arg.strip())
+    except MoaError as exc:
+        _say(chat, str(exc), "red")
+        return None
+
+
+def argument_choices(chat: ChatSession, name: str) -> Iterable[str]:
+    """What may follow ``/name ``, for tab completion."""
+    if name in ("models", "aggregator"):
+        configured = [s.model for s in (*chat.settings.references, chat.settings.aggregator)]
+        return dict.fromkeys([*configured, *DEFAULT_REFERENCES])
+    if name == "preset":
+        return chat.config.presets
+    if name == "resume":
+        return [s.id for s in chat.store.list_sessions(limit=20)]
+    if name == "system":
+        return ["off"]
+    return ()

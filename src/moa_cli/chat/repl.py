@@ -1,0 +1,117 @@
+"""The prompt-toolkit loop of ``moa chat``: read a line, run a command or a turn, repeat.
+
+Ctrl-C while an answer streams cancels that answer (its partial text is kept and stored as
+interrupted) and returns to the prompt; Ctrl-C at the prompt says how to quit; Ctrl-D quits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterable
+from pathlib import Path
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+from prompt_toolkit.history import FileHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from rich.text import Text
+
+from moa_cli.chat.commands import COMMANDS, EXIT, Ask, argument_choices, run_command
+from moa_cli.chat.session import ChatSession
+from moa_cli.errors import MoaError
+
+
+class SlashCompleter(Completer):
+    """Completes command names after ``/``, and models, presets or session ids after the command."""
+
+    def __init__(self, chat: ChatSession) -> None:
+        self.chat = chat
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        if not text.startswith("/"):
+            return
+        name, space, arg = text[1:].partition(" ")
+        if not space:
+            for command in COMMANDS:
+                if command.startswith(name):
+                    yield Completion("/" + command, start_position=-len(text), display_meta=COMMANDS[command].help)
+            return
+        word = arg.rsplit(" ", 1)[-1]
+        for choice in argument_choices(self.chat, name):
+            if choice.startswith(word):
+                yield Completion(choice, start_position=-len(word))
+
+
+def key_bindings() -> KeyBindings:
+    """Enter sends; Esc then Enter, or Ctrl-J, insert a newline (bracketed paste keeps pastes whole)."""
+    bindings = KeyBindings()
+
+    @bindings.add("escape", "enter")
+    @bindings.add("c-j")
+    def _newline(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text("\n")
+
+    return bindings
+
+
+def input_history(path: Path) -> FileHistory:
+    """The prompt's history file, created readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
+    return FileHistory(str(path))
+
+
+async def repl(chat: ChatSession, history_file: Path) -> None:
+    """Read and answer until Ctrl-D or ``/exit``."""
+    prompt: PromptSession[str] = PromptSession(
+        history=input_history(history_file),
+        key_bindings=key_bindings(),
+        completer=SlashCompleter(chat),
+        complete_while_typing=False,
+    )
+    while True:
+        try:
+            line = await prompt.prompt_async("you› ")
+        except KeyboardInterrupt:
+            chat.console.print(Text("(Ctrl-D or /exit to quit)", style="dim"))
+            continue
+        except EOFError:
+            return
+        line = line.strip()
+        if not line:
+            continue
+        question: str | None = line
+        if line.startswith("/"):
+            outcome = run_command(chat, line)
+            if outcome is EXIT:
+                return
+            question = outcome.question if isinstance(outcome, Ask) else None
+        if question is not None:
+            await answer(chat, question)
+
+
+async def answer(chat: ChatSession, question: str) -> None:
+    """Run one turn; Ctrl-C cancels just this turn."""
+    loop = asyncio.get_running_loop()
+    turn = asyncio.ensure_future(chat.ask(question))
+    loop.add_signal_handler(signal.SIGINT, turn.cancel)
+    try:
+        result = await turn
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # SIGTERM: the whole chat is stopping
+        chat.console.print(Text("⏹ interrupted; the partial answer is kept", style="yellow"))
+        return
+    except MoaError as exc:
+        chat.console.print(Text(f"error: {exc}", style="red"))
+        return
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+    if result.status != "complete":
+        chat.console.print(Text(f"error: {result.error}", style="red"))
+    chat.console.print()

@@ -1,0 +1,104 @@
+"""One ``moa chat``: its settings, its stored session and history, and how a turn runs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rich.console import Console
+from rich.text import Text
+
+from moa_cli.cli.turns import build_request, drive
+from moa_cli.config import Config, Settings
+from moa_cli.engine import MoaRun
+from moa_cli.errors import UsageError
+from moa_cli.events import MoaResult
+from moa_cli.providers.base import Provider
+from moa_cli.recorder import TurnRecorder
+from moa_cli.request import Message, ModelSpec
+from moa_cli.store import SessionInfo, Store
+from moa_cli.ui.live import LiveRenderer
+
+
+class ChatSession:
+    """The conversation in progress. Turns are stored as they happen; history is what was answered."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        config: Config,
+        settings: Settings,
+        provider: Provider,
+        console: Console,
+        session: SessionInfo | None = None,
+        show_reasoning: bool = False,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.settings = settings
+        self.provider = provider
+        self.console = console
+        self.show_reasoning = show_reasoning
+        self.session: SessionInfo | None = None
+        self.history: list[Message] = []
+        self.last_question: str | None = None
+        if session is not None:
+            self.resume(session)
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    def resume(self, session: SessionInfo) -> None:
+        """Continue ``session``: its answered turns become the history sent to the models."""
+        self.session = session
+        self.history = self.store.history(session.id)
+        questions = [m.content for m in self.history if m.role == "user"]
+        self.last_question = questions[-1] if questions else None
+
+    def new(self) -> None:
+        """Start afresh; the new session is created with its first question."""
+        self.session, self.history, self.last_question = None, [], None
+
+    # --- settings -----------------------------------------------------------------------------
+
+    def set_references(self, models: list[str]) -> None:
+        self.settings = replace(self.settings, references=tuple(ModelSpec(m) for m in models))
+
+    def set_aggregator(self, model: str) -> None:
+        self.settings = replace(self.settings, aggregator=ModelSpec(model))
+
+    def set_value(self, name: str, value: object) -> None:
+        self.settings = replace(self.settings, **{name: value})
+
+    def use_preset(self, name: str) -> None:
+        self.settings = self.config.resolve(name)
+
+    # --- turns --------------------------------------------------------------------------------
+
+    def forget_last_turn(self) -> str:
+        """Drop the last question and its answer from the history, for ``/retry``; returns the question."""
+        if self.last_question is None:
+            raise UsageError("nothing to retry yet")
+        if len(self.history) >= 2 and self.history[-2].content == self.last_question:
+            del self.history[-2:]
+        return self.last_question
+
+    async def ask(self, question: str) -> MoaResult:
+        """Run one turn: stream it on the console, store it, and add what was answered to the history."""
+        request, dropped = build_request(self.settings, question, self.history)
+        if dropped:
+            self.console.print(
+                Text(f"(left out the {dropped} oldest turns to fit the context window)", style="yellow")
+            )
+        if self.session is None:
+            self.session = self.store.create_session()
+        run = MoaRun(request, self.provider)
+        recorder = TurnRecorder(self.store, self.session.id, run.result, self.settings)
+        self.last_question = question
+        try:
+            renderer = LiveRenderer(
+                self.console, run.result, layers=request.layers, show_reasoning=self.show_reasoning
+            )
+            return await drive(run, lambda: renderer, [recorder])
+        finally:
+            if run.result.answer:
+                self.history += [Message("user", question), Message("assistant", run.result.answer)]

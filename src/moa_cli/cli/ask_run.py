@@ -1,0 +1,134 @@
+"""Runs ``moa ask``: read the question, resolve settings, stream one answer, store the turn."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from moa_cli.cli.inputs import read_question
+from moa_cli.cli.options import ModelFlags
+from moa_cli.cli.turns import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Interrupted,
+    build_request,
+    drive,
+    error,
+    make_provider,
+    pick_session,
+    resolve_settings,
+    run_cancellable,
+)
+from moa_cli.engine import MoaRun
+from moa_cli.errors import MoaError, StoreError
+from moa_cli.events import MoaResult
+from moa_cli.providers.base import Provider
+from moa_cli.recorder import TurnRecorder
+from moa_cli.request import MoaRequest
+from moa_cli.store import Store
+from moa_cli.ui.base import Renderer
+
+
+@dataclass(frozen=True, slots=True)
+class AskOptions:
+    """``moa ask``'s command line, as parsed."""
+
+    question: str | None = None
+    flags: ModelFlags = field(default_factory=ModelFlags)
+    continue_last: bool = False
+    session: str | None = None
+    json_output: bool = False
+    show_reasoning: bool = False
+    quiet: bool = False
+
+
+def renderer_factory(options: AskOptions, request: MoaRequest, run: MoaRun) -> Callable[[], Renderer]:
+    """A function building the front end that fits stdout: JSON, Rich panels, or plain text."""
+    out, err = sys.stdout, sys.stderr
+
+    def make() -> Renderer:
+        if options.json_output:
+            from moa_cli.ui.json_output import JsonRenderer
+
+            return JsonRenderer(out, err, quiet=options.quiet)
+        if out.isatty():
+            from rich.console import Console
+
+            from moa_cli.ui.live import LiveRenderer
+
+            return LiveRenderer(
+                Console(file=out), run.result, layers=request.layers, show_reasoning=options.show_reasoning
+            )
+        from moa_cli.ui.plain import PlainRenderer
+
+        return PlainRenderer(out, err, quiet=options.quiet)
+
+    return make
+
+
+def _open_store(options: AskOptions) -> Store | None:
+    """The session store; without one, ``ask`` still answers (with a warning) unless a session was asked for."""
+    try:
+        return Store.open()
+    except StoreError as exc:
+        if options.continue_last or options.session:
+            raise
+        if not options.quiet:
+            sys.stderr.write(f"moa: warning: history will not be saved: {exc}\n")
+        return None
+
+
+def run_ask(options: AskOptions) -> int:
+    """Run ``moa ask``; returns the exit code. Every failure is one line on stderr."""
+    store: Store | None = None
+    try:
+        stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer
+        question, warnings = read_question(options.question, stdin)
+        settings = resolve_settings(options.flags)
+        provider = make_provider(settings)
+        store = _open_store(options)
+        session = pick_session(store, continue_last=options.continue_last, name=options.session) if store else None
+        history = store.history(session.id) if store and session else []
+        request, dropped = build_request(settings, question, history)
+        if store and session is None:
+            session = store.create_session()
+        if dropped:
+            warnings.append(f"left out the {dropped} oldest turns of this session to fit the context window")
+        for warning in warnings:
+            sys.stderr.write(f"moa: warning: {warning}\n")
+        run = MoaRun(request, provider)
+        recorders = [TurnRecorder(store, session.id, run.result, settings)] if store and session else []
+        result = run_cancellable(_ask(run, renderer_factory(options, request, run), recorders, provider))
+    except MoaError as exc:
+        error(exc)
+        return exc.exit_code
+    except Interrupted as stop:
+        sys.stderr.write("moa: interrupted\n")
+        return stop.exit_code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OK
+    finally:
+        if store is not None:
+            store.close()
+    if result.status != "complete":
+        error(result.error or "the run did not complete")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+async def _ask(
+    run: MoaRun, make_renderer: Callable[[], Renderer], recorders: list[TurnRecorder], provider: Provider
+) -> MoaResult:
+    try:
+        return await drive(run, make_renderer, recorders)
+    finally:
+        await provider.aclose()
+
+
+def _silence_stdout() -> None:
+    """After the reader of our pipe went away (``| head``), stop Python complaining at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

@@ -1,0 +1,148 @@
+"""``moa sessions``: list, show, search, export and remove stored conversations."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Optional
+
+import typer
+
+from moa_cli.errors import MoaError
+
+app = typer.Typer(
+    help="Stored conversations: list (the default), show, search, export, rm, path.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    rich_markup_mode=None,
+)
+
+JSON = typer.Option(False, "--json", help="Print JSON.")
+LIMIT = typer.Option(20, "-n", "--limit", min=1, help="How many to list.")
+
+
+@contextmanager
+def _store() -> Iterator[object]:
+    """The session store, with every failure turned into one line on stderr and an exit code."""
+    from moa_cli.cli.turns import error
+    from moa_cli.store import Store
+
+    try:
+        store = Store.open()
+    except MoaError as exc:
+        error(exc)
+        raise typer.Exit(exc.exit_code) from None
+    try:
+        yield store
+    except MoaError as exc:
+        error(exc)
+        raise typer.Exit(exc.exit_code) from None
+    finally:
+        store.close()
+
+
+def _session_or_exit(store, id_or_name: str):  # type: ignore[no-untyped-def]
+    session = store.find_session(id_or_name)
+    if session is None:
+        from moa_cli.cli.turns import error
+
+        error(f"no session '{id_or_name}'; 'moa sessions' lists them")
+        raise typer.Exit(1)
+    return session
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _rows(sessions: list, as_json: bool) -> None:  # type: ignore[type-arg]
+    if as_json:
+        _print(json.dumps([asdict(s) for s in sessions], indent=2, ensure_ascii=False))
+        return
+    if not sessions:
+        _print("no sessions yet")
+        return
+    for s in sessions:
+        when = s.updated[:16].replace("T", " ")
+        _print(f"{s.id}  {s.turns:>4} turns  {when}  {s.title}")
+
+
+@app.callback()
+def sessions(ctx: typer.Context, limit: int = LIMIT, as_json: bool = JSON) -> None:
+    """List recent sessions: id, turns, last used, name or first question."""
+    if ctx.invoked_subcommand is None:
+        with _store() as store:
+            _rows(store.list_sessions(limit=limit), as_json)  # type: ignore[attr-defined]
+
+
+@app.command("list")
+def list_(limit: int = LIMIT, as_json: bool = JSON) -> None:
+    """List recent sessions (the same as plain 'moa sessions')."""
+    with _store() as store:
+        _rows(store.list_sessions(limit=limit), as_json)  # type: ignore[attr-defined]
+
+
+@app.command()
+def show(
+    session: str = typer.Argument(..., metavar="ID_OR_NAME"),
+    refs: bool = typer.Option(False, "--refs", help="Include each reference model's answer."),
+) -> None:
+    """Print a session's transcript."""
+    from moa_cli.transcript import to_markdown
+
+    with _store() as store:
+        info = _session_or_exit(store, session)
+        _print(to_markdown(info, store.turns(info.id, with_agents=refs), refs=refs))  # type: ignore[attr-defined]
+
+
+@app.command()
+def search(text: str, limit: int = LIMIT, as_json: bool = JSON) -> None:
+    """Full-text search over questions and answers."""
+    with _store() as store:
+        hits = store.search(text, limit=limit)  # type: ignore[attr-defined]
+        if as_json:
+            _print(json.dumps([asdict(h) for h in hits], indent=2, ensure_ascii=False))
+            return
+        if not hits:
+            _print(f"nothing matches {text!r}")
+        for hit in hits:
+            _print(f"{hit.session_id} #{hit.seq}  {hit.title}\n    {hit.snippet}")
+
+
+@app.command()
+def export(
+    session: str = typer.Argument(..., metavar="ID_OR_NAME"),
+    format: str = typer.Option("md", "--format", "-f", help="md or json"),
+) -> None:
+    """Print a session as Markdown or JSON (redirect to a file to save it)."""
+    from moa_cli.transcript import to_json, to_markdown
+
+    if format not in ("md", "json"):
+        from moa_cli.cli.turns import error
+
+        error(f"--format must be md or json, not {format!r}")
+        raise typer.Exit(2)
+    with _store() as store:
+        info = _session_or_exit(store, session)
+        turns = store.turns(info.id, with_agents=True)  # type: ignore[attr-defined]
+        _print(to_markdown(info, turns, refs=True) if format == "md" else to_json(info, turns))
+
+
+@app.command()
+def rm(session: str = typer.Argument(..., metavar="ID_OR_NAME")) -> None:
+    """Delete a session and its turns."""
+    with _store() as store:
+        info = _session_or_exit(store, session)
+        store.delete_session(info.id)  # type: ignore[attr-defined]
+        sys.stderr.write(f"moa: deleted session {info.id} ({info.turns} turns)\n")
+
+
+@app.command()
+def path() -> None:
+    """Print where the session database lives."""
+    from moa_cli.store import data_dir
+
+    _print(str(data_dir() / "moa.db"))

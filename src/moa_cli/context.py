@@ -1,0 +1,55 @@
+"""Fitting a conversation into the models' context window, oldest turns dropped first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from moa_cli.errors import UsageError
+from moa_cli.request import Message, MoaRequest
+
+MARGIN_TOKENS = 512
+"""Room left for the aggregation prompt's own words and for the estimate being off."""
+
+
+def estimate_tokens(text: str) -> int:
+    """A cautious token estimate: UTF-8 bytes / 3 (real tokenizers average 3.5 to 4 for English)."""
+    return len(text.encode("utf-8", errors="replace")) // 3 + 1
+
+
+def _answer_room(request: MoaRequest) -> int:
+    """Tokens the aggregator's prompt needs for the reference answers plus its own answer."""
+    limits = [request.settings_for(spec)[1] for spec in (*request.references, request.aggregator)]
+    return sum(limits[:-1]) + limits[-1]
+
+
+def fit_history(request: MoaRequest, context_window: int) -> tuple[tuple[Message, ...], int]:
+    """The longest suffix of ``request.history`` (whole turns) that fits, and how many turns were dropped.
+
+    Raises :class:`UsageError` when the question alone cannot fit: better a clear error before
+    any request than a 413 from every model.
+    """
+    system = request.system or ""
+    budget = context_window - _answer_room(request) - MARGIN_TOKENS - estimate_tokens(system)
+    needed = estimate_tokens(request.question)
+    if needed > budget:
+        raise UsageError(
+            f"the question is about {needed:,} tokens, more than fits the models' context "
+            f"({max(budget, 0):,} tokens left after room for the answers); shorten it or lower --max-tokens"
+        )
+    history: Sequence[Message] = request.history
+    sizes = [estimate_tokens(m.content) for m in history]
+    start, used = len(history), needed
+    # Walk back over whole turns (a user message and what follows it) while they fit.
+    index = len(history)
+    while index > 0:
+        turn_start = index - 1
+        while turn_start > 0 and history[turn_start].role != "user":
+            turn_start -= 1
+        cost = sum(sizes[turn_start:index])
+        if used + cost > budget:
+            break
+        used += cost
+        start = index = turn_start
+    kept = tuple(history[start:])
+    dropped = sum(1 for m in history[:start] if m.role == "user")
+    return kept, dropped

@@ -1,0 +1,70 @@
+"""Stores a turn as it happens: the question at once, the answer so far every second, all at the end.
+
+The recorder is one more consumer of engine events, beside the front end.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from moa_cli.config import Settings
+from moa_cli.errors import StoreError
+from moa_cli.events import Event, MoaResult, TextDelta
+from moa_cli.store import Store
+
+
+def settings_record(settings: Settings) -> dict[str, object]:
+    """What a turn stores about how it was asked (never a key: settings hold none)."""
+    return {
+        "references": [spec.model for spec in settings.references],
+        "aggregator": settings.aggregator.model,
+        "layers": settings.layers,
+        "temperature": settings.temperature,
+        "max_tokens": settings.max_tokens,
+        "system": settings.system,
+        "ref_timeout": settings.ref_timeout,
+        "straggler_factor": settings.straggler_factor,
+    }
+
+
+class TurnRecorder:
+    """Writes one turn to ``store``; a storage failure is a warning, never the loss of the answer."""
+
+    def __init__(
+        self,
+        store: Store,
+        session_id: str,
+        result: MoaResult,
+        settings: Settings,
+        *,
+        checkpoint_every: float = 1.0,
+        err: TextIO | None = None,
+    ) -> None:
+        self.store = store
+        self.result = result
+        self.every = checkpoint_every
+        self.err = err or sys.stderr
+        self.failed = False
+        self.turn_id = store.begin_turn(session_id, result.question, settings_record(settings))
+        self._last_save = time.monotonic()
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, TextDelta) and event.agent.role == "aggregator":
+            now = time.monotonic()
+            if now - self._last_save >= self.every:
+                self._last_save = now
+                self._guard(self.store.save_partial, self.turn_id, self.result)
+
+    def close(self, result: MoaResult) -> None:
+        self._guard(self.store.finish_turn, self.turn_id, result)
+
+    def _guard(self, write, *args) -> None:  # type: ignore[no-untyped-def]
+        if self.failed:
+            return
+        try:
+            write(*args)
+        except StoreError as exc:
+            self.failed = True
+            self.err.write(f"moa: warning: this turn was not saved: {exc}\n")
