@@ -159,3 +159,18 @@ def test_input_history_file_is_private(groq_server: GroqServer, moa_env: dict[st
     assert "remember me" in history.read_text()
     assert history.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "moa-home").stat().st_mode & 0o777 == 0o700
+
+
+def test_long_conversations_are_trimmed_and_the_user_is_told(
+    groq_server: GroqServer, moa_env: dict[str, str], tmp_path: Path
+) -> None:
+    config = tmp_path / "moa.toml"
+    config.write_text("context_window = 4000\nmax_tokens = 500\n")
+    moa_env["MOA_CONFIG"] = str(config)
+    groq_server.set("agg/x", Behavior(text="long answer " * 300))
+    child = spawn_chat(REFS, moa_env)
+    say(child, "first")
+    say(child, "second")
+    assert "left out the 1 oldest turns" in say(child, "third")
+    leave(child)
+    assert [m["content"] for m in groq_server.requests_for("ref/a")[-1].messages][0] == "second"
