@@ -50,6 +50,9 @@ __all__ = ["Behavior", "GroqServer", "RecordedRequest", "tokenize", "CHAT_PATH",
 
 CHAT_PATH = "/openai/v1/chat/completions"
 MODELS_PATH = "/openai/v1/models"
+OPENAI_PREFIX = "/v1"
+"""With ``flavor="openai"`` the server speaks the OpenAI protocol instead: ``/v1/...`` paths, no
+``x_groq``, and usage in a last chunk with no choices, sent when ``stream_options.include_usage``."""
 ORG = "org_test"
 BAD_KEY = "bad-key"
 
@@ -285,7 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
-        if path.rstrip("/") != MODELS_PATH:
+        if path.rstrip("/") != self.server.fake.models_path:
             return self._unknown_url("GET")
         if not self._authorized():
             return
@@ -310,7 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         received_at = time.perf_counter()
         path = self.path.split("?", 1)[0]
-        if path.rstrip("/") != CHAT_PATH:
+        if path.rstrip("/") != self.server.fake.chat_path:
             return self._unknown_url("POST")
         if not self._authorized():
             return
@@ -466,10 +469,11 @@ class _Handler(BaseHTTPRequestHandler):
         start = time.perf_counter()
         first_at = start + max(behavior.first_token_delay, 0.0)
         self._wait_until(first_at)
-        first = head + (
-            b'{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],'
-            b'"x_groq":{"id":%s}}\n\n' % json.dumps(request_id).encode()
-        )
+        opening = b'{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]'
+        if self.server.fake.flavor == "openai":
+            first = head + opening + b"}\n\n"
+        else:
+            first = head + opening + b',"x_groq":{"id":%s}}\n\n' % json.dumps(request_id).encode()
         record.first_byte_sent_at = time.perf_counter()
         self._write_chunk(b"data: " + first)
 
@@ -514,9 +518,16 @@ class _Handler(BaseHTTPRequestHandler):
         if record.body.get("seed") is not None:
             final["x_groq"]["seed"] = record.body["seed"]
         stream_options = record.body.get("stream_options")
-        if isinstance(stream_options, dict) and stream_options.get("include_usage"):
-            final["usage"] = usage
-        final_data = b"data: " + json.dumps(final).encode() + b"\n\n"
+        include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage")
+        if self.server.fake.flavor == "openai":
+            del final["x_groq"]
+            final_data = b"data: " + json.dumps(final).encode() + b"\n\n"
+            if include_usage:
+                final_data += b"data: " + json.dumps({**final, "choices": [], "usage": usage}).encode() + b"\n\n"
+        else:
+            if include_usage:
+                final["usage"] = usage
+            final_data = b"data: " + json.dumps(final).encode() + b"\n\n"
         done = b"data: [DONE]\n\n"
         record.last_byte_sent_at = time.perf_counter()
         write(b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(final_data), final_data, len(done), done))
@@ -550,7 +561,13 @@ class GroqServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        flavor: str = "groq",
     ) -> None:
+        if flavor not in ("groq", "openai"):
+            raise ValueError(f"flavor must be 'groq' or 'openai', not {flavor!r}")
+        self.flavor = flavor
+        prefix = OPENAI_PREFIX if flavor == "openai" else CHAT_PATH.removesuffix("/chat/completions")
+        self.chat_path, self.models_path = f"{prefix}/chat/completions", f"{prefix}/models"
         behaviors = dict(behaviors or {})
         if default is None:
             default = behaviors.pop("*", None)

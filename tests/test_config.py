@@ -318,3 +318,34 @@ def test_example_config_loads_and_states_the_defaults() -> None:
 def test_example_config_sets_every_setting() -> None:
     doc = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     assert set(doc) - {"presets"} == {f.name for f in dataclasses.fields(Settings)}
+
+
+def test_a_declared_provider_joins_the_built_in_ones(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[providers.work]\nbase_url = "https://llm.example.com/v1"\napi_key_env = "WORK_KEY"\n'
+        'headers = { "X-Team" = "moa" }\n\n[providers.ollama]\ntimeout = 300\n',
+    )
+    providers = load_config(path).settings.providers
+    work = providers["work"]
+    assert (work.base_url, work.key_env, dict(work.headers)) == ("https://llm.example.com/v1", "WORK_KEY", {"X-Team": "moa"})
+    assert providers["ollama"].timeout == 300 and providers["ollama"].base_url == "http://localhost:11434/v1"
+    assert "groq" in providers
+
+
+def test_a_new_provider_needs_a_base_url(tmp_path: Path) -> None:
+    assert error(tmp_path, '[providers.work]\napi_key_env = "K"\n') == (
+        ":1: 'providers.work' needs a 'base_url' key (an OpenAI-compatible endpoint ending in /v1)"
+    )
+
+
+def test_unknown_provider_key_names_its_line(tmp_path: Path) -> None:
+    assert error(tmp_path, '[providers.work]\nbase_url = "http://x/v1"\napi_key = "oops"\n') == (
+        ":3: unknown key 'providers.work.api_key' (did you mean 'api_key_env'?)"
+    )
+
+
+def test_a_header_must_be_a_string(tmp_path: Path) -> None:
+    assert error(tmp_path, '[providers.work]\nbase_url = "http://x/v1"\nheaders = { "X-N" = 3 }\n') == (
+        ":3: 'providers.work.headers.X-N' must be a string, not 3"
+    )

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from moa_cli.errors import ConfigError, UsageError
+from moa_cli.providers.registry import BUILTIN_PROVIDERS, ProviderConfig
 from moa_cli.request import ModelSpec
 
 DEFAULT_REFERENCES: tuple[str, ...] = ("openai/gpt-oss-120b", "openai/gpt-oss-20b", "qwen/qwen3.8-27b")
@@ -42,6 +43,8 @@ class Settings:
     timeout: float = 120.0  # per HTTP request (read) timeout, seconds, > 0
     straggler_factor: float = 0.0  # 0 waits for all refs; > 0: after a majority, wait <= F x their time
     context_window: int = 131072  # tokens the smallest model accepts; chat trims history to fit
+    samples: int = 1  # Self-MoA: each reference answers this many times (distinct seeds, spread temperatures)
+    providers: Mapping[str, ProviderConfig] = field(default_factory=lambda: BUILTIN_PROVIDERS)  # + [providers.*]
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +237,58 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "timeout": _timeout,
     "straggler_factor": _non_negative,
     "context_window": _count,
+    "samples": _count,
 }
+
+_PROVIDER_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "base_url": _model_id,
+    "api_key_env": _text,
+    "label": _text,
+    "headers": lambda v: _headers(v),
+    "timeout": _timeout,
+    "max_tokens_field": lambda v: _choice(v, ("max_tokens", "max_completion_tokens")),
+}
+
+
+def _choice(value: object, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise _invalid(" or ".join(repr(a) for a in allowed), value)
+    return value  # type: ignore[return-value]
+
+
+def _headers(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _invalid("a table of header names to strings", value)
+    for name, item in value.items():
+        _within((name,), _text, item)
+    return dict(value)
+
+
+def _provider(name: str, value: object) -> ProviderConfig:
+    """A ``[providers.NAME]`` table: a new OpenAI-compatible endpoint, or changes to a built-in one."""
+    if not isinstance(value, dict):
+        raise _invalid("a table of provider settings", value)
+    _known(value, tuple(_PROVIDER_FIELDS))
+    given = {key: _within((key,), _PROVIDER_FIELDS[key], item) for key, item in value.items()}
+    if "api_key_env" in given:
+        given["key_env"] = given.pop("api_key_env") or None
+    base = BUILTIN_PROVIDERS.get(name)
+    if base is None:
+        if "base_url" not in given:
+            raise _Problem((), "needs a 'base_url' key (an OpenAI-compatible endpoint ending in /v1)")
+        return ProviderConfig(name=name, **{"key_env": None, **given})
+    return replace(base, **given)
+
+
+def _providers(value: object) -> Mapping[str, ProviderConfig]:
+    if not isinstance(value, dict):
+        raise _invalid("a table of providers", value)
+    merged = dict(BUILTIN_PROVIDERS)
+    for name, table in value.items():
+        if not _BARE.fullmatch(name):
+            raise _Problem((name,), "is not a usable provider name (letters, digits, - and _)")
+        merged[name] = _within((name,), lambda t, n=name: _provider(n, t), table)
+    return MappingProxyType(merged)
 
 
 def _known(table: Mapping[str, object], allowed: Sequence[str]) -> None:
@@ -254,8 +308,10 @@ def _overrides(table: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read(doc: Mapping[str, Any]) -> tuple[Settings, Mapping[str, Mapping[str, Any]]]:
-    _known(doc, (*_CONVERT, "presets"))
-    settings = replace(Settings(), **_overrides({k: v for k, v in doc.items() if k != "presets"}))
+    _known(doc, (*_CONVERT, "presets", "providers"))
+    settings = replace(Settings(), **_overrides({k: v for k, v in doc.items() if k not in ("presets", "providers")}))
+    if "providers" in doc:
+        settings = replace(settings, providers=_within(("providers",), _providers, doc["providers"]))
     tables = doc.get("presets", {})
     if not isinstance(tables, dict):
         raise _Problem(("presets",), f"must be a table of presets, not {_show(tables)}")

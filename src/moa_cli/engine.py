@@ -8,6 +8,7 @@ has every partial answer.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Final
@@ -48,6 +49,7 @@ class MoaRun:
         self.provider = provider
         self.clock = clock
         self.result = MoaResult(question=request.question)
+        self.seed_base = random.randrange(1, 2**31 - 64)
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._events()
@@ -86,12 +88,13 @@ class MoaRun:
         queue: asyncio.Queue[object] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         tasks: dict[asyncio.Task[None], AgentResult] = {}
-        for index, spec in enumerate(request.references):
-            agent = Agent("reference", layer, index, spec.model)
+        panel = [(spec, sample) for spec in request.references for sample in range(request.samples)]
+        for index, (spec, sample) in enumerate(panel):
+            agent = Agent("reference", layer, index, spec.model, sample)
             agent_result = AgentResult(agent, started_at=self.clock())
             results.append(agent_result)
             self.result.references.append(agent_result)
-            call = self._call(spec, previous)
+            call = self._call(spec, previous, sample)
             tasks[asyncio.create_task(self._forward(agent_result, call, queue))] = agent_result
         layer_start = loop.time()
         timers = []
@@ -154,10 +157,15 @@ class MoaRun:
         else:
             self.result.status, self.result.error = "failed", agent_result.error
 
-    def _call(self, spec: ModelSpec, answers: list[str]) -> ChatCall:
-        temperature, max_tokens, system = self.request.settings_for(spec)
-        messages = build_messages(self.request.question, self.request.history, system, answers)
-        return ChatCall(spec.model, messages, temperature, max_tokens)
+    def _call(self, spec: ModelSpec, answers: list[str], sample: int | None = None) -> ChatCall:
+        """The call for ``spec``; a Self-MoA ``sample`` gets its own seed and temperature."""
+        request = self.request
+        temperature, max_tokens, system = request.settings_for(spec)
+        messages = build_messages(request.question, request.history, system, answers)
+        if sample is None or request.samples == 1:
+            return ChatCall(spec.model, messages, temperature, max_tokens)
+        seed = self.seed_base + sample
+        return ChatCall(spec.model, messages, request.sample_temperature(temperature, sample), max_tokens, seed)
 
     async def _forward(self, agent_result: AgentResult, call: ChatCall, queue: asyncio.Queue[object]) -> None:
         async for event in self._stream(agent_result, call):

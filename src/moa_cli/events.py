@@ -20,10 +20,13 @@ class Agent:
     layer: int
     index: int
     model: str
+    sample: int = 0
+    """Which of a model's Self-MoA samples this is (0 when each model answers once)."""
 
     @property
     def label(self) -> str:
-        return self.model if self.role == "reference" else f"{self.model} (aggregator)"
+        """``model``, or ``model #2`` for a second sample."""
+        return f"{self.model} #{self.sample + 1}" if self.sample else self.model
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ def settings_record(settings: Settings) -> dict[str, object]:
         "system": settings.system,
         "ref_timeout": settings.ref_timeout,
         "straggler_factor": settings.straggler_factor,
+        "samples": settings.samples,
     }
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Role = Literal["system", "user", "assistant"]
+SAMPLE_SPREAD = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,9 @@ class MoaRequest:
     answers of layer k as auxiliary context. ``ref_timeout`` cancels a reference that is not done
     that many seconds after its layer started; aggregation goes on with the rest. With
     ``straggler_factor`` F > 0, once a majority of a layer has finished, the rest get at most F
-    times the majority's time before they are dropped; 0 waits for all.
+    times the majority's time before they are dropped; 0 waits for all. ``samples`` > 1 is
+    Self-MoA (Li et al. 2025): each reference answers that many times, with distinct seeds and
+    temperatures spread around its own.
     """
 
     question: str
@@ -54,6 +57,14 @@ class MoaRequest:
     max_tokens: int = 2048
     ref_timeout: float | None = None
     straggler_factor: float = 0.0
+    samples: int = 1
+
+    def sample_temperature(self, temperature: float, sample: int) -> float:
+        """``temperature`` spread over +/- SAMPLE_SPREAD across the samples, kept within 0..2."""
+        if self.samples == 1:
+            return temperature
+        offset = SAMPLE_SPREAD * (2 * sample / (self.samples - 1) - 1)
+        return round(min(2.0, max(0.0, temperature + offset)), 3)
 
     def settings_for(self, spec: ModelSpec) -> tuple[float, int, str | None]:
         """The temperature, max tokens and system prompt that apply to ``spec``."""

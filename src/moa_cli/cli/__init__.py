@@ -7,6 +7,8 @@ import typer
 from moa_cli import __version__
 from moa_cli.cli.ask import ask
 from moa_cli.cli.chat import chat
+from moa_cli.cli.keys import app as keys_app
+from moa_cli.cli.models import models
 from moa_cli.cli.sessions import app as sessions_app
 
 app = typer.Typer(
@@ -21,6 +23,8 @@ app = typer.Typer(
 app.command(no_args_is_help=False)(ask)
 app.command()(chat)
 app.add_typer(sessions_app, name="sessions")
+app.command()(models)
+app.add_typer(keys_app, name="keys")
 
 
 def _version(value: bool) -> None:

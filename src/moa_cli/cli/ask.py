@@ -21,11 +21,13 @@ def ask(
     system: Optional[str] = opt.SYSTEM,
     preset: Optional[str] = opt.PRESET,
     ref_timeout: Optional[float] = opt.REF_TIMEOUT,
+    samples: Optional[int] = opt.SAMPLES,
     continue_last: bool = opt.CONTINUE,
     session: Optional[str] = opt.SESSION,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object with every answer."),
     show_reasoning: bool = opt.SHOW_REASONING,
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress on stderr, errors only."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print every request it would send; send none."),
 ) -> None:
     """Ask the references, then stream the aggregated answer.
 
@@ -50,6 +52,7 @@ def ask(
         system=system,
         preset=preset,
         ref_timeout=ref_timeout,
+        samples=samples,
     )
     options = AskOptions(
         question=question,
@@ -59,5 +62,6 @@ def ask(
         json_output=json_output,
         show_reasoning=show_reasoning,
         quiet=quiet,
+        dry_run=dry_run,
     )
     raise typer.Exit(run_ask(options))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from moa_cli.cli.turns import (
     build_request,
     drive,
     error,
+    key_store,
     make_provider,
     pick_session,
     resolve_settings,
@@ -25,8 +27,10 @@ from moa_cli.engine import MoaRun
 from moa_cli.errors import MoaError, StoreError
 from moa_cli.events import MoaResult
 from moa_cli.providers.base import Provider
+from moa_cli.config import Settings
+from moa_cli.plan import build_plan, plan_text
 from moa_cli.recorder import TurnRecorder
-from moa_cli.request import MoaRequest
+from moa_cli.request import Message, MoaRequest
 from moa_cli.store import Store
 from moa_cli.ui.base import Renderer
 
@@ -42,6 +46,7 @@ class AskOptions:
     json_output: bool = False
     show_reasoning: bool = False
     quiet: bool = False
+    dry_run: bool = False
 
 
 def renderer_factory(options: AskOptions, request: MoaRequest, run: MoaRun) -> Callable[[], Renderer]:
@@ -87,6 +92,8 @@ def run_ask(options: AskOptions) -> int:
         stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer
         question, warnings = read_question(options.question, stdin)
         settings = resolve_settings(options.flags)
+        if options.dry_run:
+            return _dry_run(options, settings, question)
         provider = make_provider(settings)
         store = _open_store(options)
         session = pick_session(store, continue_last=options.continue_last, name=options.session) if store else None
@@ -126,6 +133,19 @@ async def _ask(
         return await drive(run, make_renderer, recorders)
     finally:
         await provider.aclose()
+
+
+def _dry_run(options: AskOptions, settings: Settings, question: str) -> int:
+    """Print every request the run would send, and send none."""
+    history: list[Message] = []
+    if options.continue_last or options.session:
+        with Store.open() as store:
+            session = store.find_session(options.session) if options.session else store.last_session()
+            history = store.history(session.id) if session else []
+    request, _ = build_request(settings, question, history)
+    plan = build_plan(request, settings.providers, key_store(), os.environ)
+    sys.stdout.write(json.dumps(plan, indent=2, ensure_ascii=False) + "\n" if options.json_output else plan_text(plan))
+    return EXIT_OK
 
 
 def _silence_stdout() -> None:

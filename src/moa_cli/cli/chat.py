@@ -18,6 +18,7 @@ def chat(
     system: Optional[str] = opt.SYSTEM,
     preset: Optional[str] = opt.PRESET,
     ref_timeout: Optional[float] = opt.REF_TIMEOUT,
+    samples: Optional[int] = opt.SAMPLES,
     continue_last: bool = opt.CONTINUE,
     session: Optional[str] = opt.SESSION,
     show_reasoning: bool = opt.SHOW_REASONING,
@@ -34,5 +35,6 @@ def chat(
         system=system,
         preset=preset,
         ref_timeout=ref_timeout,
+        samples=samples,
     )
     raise typer.Exit(run_chat(flags, continue_last=continue_last, session=session, show_reasoning=show_reasoning))

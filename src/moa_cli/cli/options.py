@@ -16,6 +16,9 @@ PRESET = typer.Option(None, "--preset", metavar="NAME", help="A preset from the 
 REF_TIMEOUT = typer.Option(
     None, "--ref-timeout", metavar="SECONDS", min=0.1, help="Leave out references not done by then."
 )
+SAMPLES = typer.Option(
+    None, "--samples", min=1, max=16, metavar="N", help="Self-MoA: each reference answers N times."
+)
 SHOW_REASONING = typer.Option(False, "--show-reasoning", help="Show the models' reasoning.")
 CONTINUE = typer.Option(False, "-c", "--continue", help="Continue the most recent session.")
 SESSION = typer.Option(None, "--session", metavar="ID_OR_NAME", help="Resume this session, or start one with this name.")
@@ -33,3 +36,4 @@ class ModelFlags:
     system: str | None = None
     preset: str | None = None
     ref_timeout: float | None = None
+    samples: int | None = None

@@ -14,11 +14,13 @@ from moa_cli.cli.options import ModelFlags
 from moa_cli.config import Config, Settings, load_config
 from moa_cli.context import fit_history
 from moa_cli.engine import MoaRun
-from moa_cli.errors import UsageError
+from moa_cli.errors import MoaError, UsageError
 from moa_cli.events import Event, MoaResult
 from moa_cli.providers.base import Provider
 from moa_cli.request import Message, MoaRequest
-from moa_cli.store import SessionInfo, Store
+from moa_cli.keys import KeyStore
+from moa_cli.providers.router import ProviderRouter
+from moa_cli.store import SessionInfo, Store, data_dir
 from moa_cli.ui.base import Renderer
 
 T = TypeVar("T")
@@ -53,7 +55,19 @@ def resolve_settings(flags: ModelFlags, config: Config | None = None) -> Setting
         max_tokens=flags.max_tokens,
         system=flags.system,
         ref_timeout=flags.ref_timeout,
+        samples=flags.samples,
     )
+
+
+def load_settings_or_exit() -> Settings:
+    """The config file's settings, or one line on stderr and exit 2 (for commands outside a run)."""
+    import typer
+
+    try:
+        return load_config().settings
+    except MoaError as exc:
+        error(exc)
+        raise typer.Exit(exc.exit_code) from None
 
 
 def build_request(settings: Settings, question: str, history: Sequence[Message] = ()) -> tuple[MoaRequest, int]:
@@ -69,20 +83,22 @@ def build_request(settings: Settings, question: str, history: Sequence[Message] 
         max_tokens=settings.max_tokens,
         ref_timeout=settings.ref_timeout,
         straggler_factor=settings.straggler_factor,
+        samples=settings.samples,
     )
     kept, dropped = fit_history(request, settings.context_window)
     return (replace(request, history=kept) if dropped else request), dropped
 
 
-def make_provider(settings: Settings) -> Provider:
-    """The Groq provider, keyed from ``GROQ_API_KEY`` and pointed at ``GROQ_BASE_URL`` if set."""
-    from moa_cli.providers.groq import GroqProvider
+def key_store() -> KeyStore:
+    """Where ``moa keys set`` keeps keys when there is no system keyring."""
+    return KeyStore(data_dir() / "keys.json")
 
-    return GroqProvider(
-        api_key=os.environ.get("GROQ_API_KEY"),
-        base_url=os.environ.get("GROQ_BASE_URL") or None,
-        timeout=settings.timeout,
-    )
+
+def make_provider(settings: Settings) -> ProviderRouter:
+    """A router over every configured provider, checked now for the keys its models need."""
+    router = ProviderRouter(settings.providers, key_store(), timeout=settings.timeout, env=os.environ)
+    router.check(spec.model for spec in (*settings.references, settings.aggregator))
+    return router
 
 
 def pick_session(store: Store, *, continue_last: bool, name: str | None) -> SessionInfo | None:

@@ -30,6 +30,7 @@ def agent_dict(result: AgentResult, run_start: float) -> dict[str, Any]:
         "model": result.agent.model,
         "role": result.agent.role,
         "layer": result.agent.layer,
+        "sample": result.agent.sample,
         "status": result.status,
         "answer": result.text,
         "reasoning": result.reasoning or None,

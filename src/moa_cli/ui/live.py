@@ -96,7 +96,7 @@ class ReferencePanel:
         inner = max(width - 4, 10)
         return Panel(
             self.body(inner, self.height - 2),
-            title=Text(self.result.agent.model, style="bold"),
+            title=Text(self.result.agent.label, style="bold"),
             title_align="left",
             subtitle=self.subtitle(),
             subtitle_align="right",
@@ -220,7 +220,7 @@ class LiveRenderer:
             result = panel.result
             mark, style = ("✓", "green") if result.ok else ("✗", "red")
             line = Text(f"{mark} ", style=style)
-            line.append(f"{heading}{result.agent.model}", style="bold")
+            line.append(f"{heading}{result.agent.label}", style="bold")
             detail = agent_stats(result) if result.ok else strip_controls(result.error or result.status)
             line.append(f"  {detail}", style="dim" if result.ok else "red")
             self.console.print(line)
@@ -246,7 +246,7 @@ class LiveRenderer:
                 self.console.print(
                     Panel(
                         Markdown(strip_controls(ref.text)),
-                        title=Text(f"{ref.agent.model} ({ref.status})", style="bold"),
+                        title=Text(f"{ref.agent.label} ({ref.status})", style="bold"),
                         title_align="left",
                     )
                 )

@@ -31,6 +31,6 @@ class PlainRenderer:
         if result.status != "complete":
             kept = [r for r in result.references if r.text]
             for ref in kept:
-                self.progress.stream.write(f"--- {ref.agent.model} ({ref.status}) ---\n{ref.text}\n")
+                self.progress.stream.write(f"--- {ref.agent.label} ({ref.status}) ---\n{ref.text}\n")
             self.progress.stream.flush()
         self.progress.close(result)

@@ -24,7 +24,7 @@ class StderrProgress:
         if isinstance(event, AgentStarted) and event.agent.role == "aggregator":
             self._say(f"aggregating with {event.agent.model}")
         elif isinstance(event, AgentDone) and event.result.agent.role == "reference":
-            self._say(f"{event.result.agent.model} done ({agent_stats(event.result)})")
+            self._say(f"{event.result.agent.label} done ({agent_stats(event.result)})")
         elif isinstance(event, AgentFailed) and event.result.agent.role == "reference":
             self._say(f"warning: {event.result.error}")
         elif isinstance(event, AgentRetrying):

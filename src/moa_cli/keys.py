@@ -1,0 +1,75 @@
+"""API keys for providers: the environment first, then what ``moa keys set`` stored.
+
+``moa keys set`` uses the system keyring when the ``keyring`` package is installed and has a
+working backend, else a JSON file readable by the owner only. Keys are never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from moa_cli.errors import MoaError
+from moa_cli.providers.registry import ProviderConfig
+
+SERVICE = "moa-cli"
+
+
+def _keyring():  # type: ignore[no-untyped-def]
+    """The keyring module if it is installed and has a usable backend, else None."""
+    try:
+        import keyring
+        from keyring.backends import fail
+    except ImportError:
+        return None
+    return None if isinstance(keyring.get_keyring(), fail.Keyring) else keyring
+
+
+class KeyStore:
+    """Stored keys, by provider name."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _file(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise MoaError(f"cannot read stored keys {self.path}: {exc}") from None
+        return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+
+    def get(self, provider: str) -> tuple[str | None, str]:
+        """The stored key for ``provider`` and where it came from."""
+        ring = _keyring()
+        if ring is not None and (key := ring.get_password(SERVICE, provider)):
+            return key, "keyring"
+        key = self._file().get(provider)
+        return key, (str(self.path) if key else "")
+
+    def set(self, provider: str, key: str) -> str:
+        """Store ``key`` for ``provider``; returns where it went."""
+        ring = _keyring()
+        if ring is not None:
+            ring.set_password(SERVICE, provider, key)
+            return "the system keyring"
+        keys = {**self._file(), provider: key}
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(keys, out, indent=2)
+        os.chmod(self.path, 0o600)
+        return str(self.path)
+
+
+def find_key(config: ProviderConfig, store: KeyStore, env: Mapping[str, str] = os.environ) -> tuple[str | None, str]:
+    """``config``'s key and its source: the environment variable, the key store, or none."""
+    if config.key_env and (key := env.get(config.key_env)):
+        return key, f"${config.key_env}"
+    key, where = store.get(config.name)
+    if key:
+        return key, where
+    return None, "not needed" if config.key_env is None else "missing"

@@ -1,0 +1,74 @@
+"""One :class:`Provider` over many: ``ollama:llama3.2`` goes to Ollama, a bare id to Groq."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import replace
+
+from moa_cli.errors import MissingApiKeyError
+from moa_cli.keys import KeyStore, find_key
+from moa_cli.providers.base import ChatCall, Chunk
+from moa_cli.providers.registry import GROQ, GROQ_KEY_HINT, ProviderConfig, split_model
+from moa_cli.providers.sdk import SdkProvider
+
+
+class ProviderRouter:
+    """Creates each provider on first use and sends every call to the one its model names."""
+
+    def __init__(
+        self,
+        configs: Mapping[str, ProviderConfig],
+        keys: KeyStore,
+        *,
+        timeout: float,
+        env: Mapping[str, str],
+    ) -> None:
+        self.configs = configs
+        self.keys = keys
+        self.timeout = timeout
+        self.env = env
+        self._open: dict[str, SdkProvider] = {}
+
+    def check(self, models: Iterable[str]) -> None:
+        """Fail before any request if a provider these models use has no key."""
+        for name in dict.fromkeys(split_model(m, self.configs)[0] for m in models):
+            self.provider(name)
+
+    def provider(self, name: str) -> SdkProvider:
+        if name not in self._open:
+            config = self.configs[name]
+            key, _ = find_key(config, self.keys, self.env)
+            if config.key_env and not key:
+                raise MissingApiKeyError(missing_key_message(config))
+            self._open[name] = self._create(config, key)
+        return self._open[name]
+
+    def _create(self, config: ProviderConfig, key: str | None) -> SdkProvider:
+        if config.kind == GROQ:
+            from moa_cli.providers.groq import GroqProvider
+
+            base_url = config.base_url or self.env.get("GROQ_BASE_URL") or None
+            return GroqProvider(api_key=key, base_url=base_url, timeout=config.timeout or self.timeout)
+        from moa_cli.providers.openai_compat import OpenAICompatProvider
+
+        return OpenAICompatProvider(config, api_key=key, timeout=self.timeout)
+
+    async def stream(self, call: ChatCall) -> AsyncIterator[Chunk]:
+        name, model = split_model(call.model, self.configs)
+        async for chunk in self.provider(name).stream(replace(call, model=model)):
+            yield chunk
+
+    async def aclose(self) -> None:
+        for provider in self._open.values():
+            await provider.aclose()
+        self._open.clear()
+
+
+def missing_key_message(config: ProviderConfig) -> str:
+    """How to give ``config`` its key, in one line."""
+    if config.name == GROQ:
+        return f"GROQ_API_KEY is not set; {GROQ_KEY_HINT}"
+    return (
+        f"{config.key_env} is not set (needed for {config.name}: models); "
+        f"run: moa keys set {config.name}, or export {config.key_env}=..."
+    )
