@@ -179,6 +179,7 @@ class MoaRun:
         try:
             async for chunk in self.provider.stream(call):
                 if isinstance(chunk, Delta):
+                    agent_result.streamed += chunk.pieces
                     if agent_result.first_token_at is None:
                         agent_result.first_token_at = self.clock()
                     if chunk.kind == "text":

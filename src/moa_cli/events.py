@@ -62,6 +62,8 @@ class AgentResult:
     text_parts: list[str] = field(default_factory=list)
     reasoning_parts: list[str] = field(default_factory=list)
     usage: Usage | None = None
+    streamed: int = 0
+    """Chunks received, about one token each: the live count before the server's usage arrives."""
     status: str = "running"
     error: str | None = None
     error_kind: str | None = None

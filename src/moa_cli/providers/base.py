@@ -27,6 +27,8 @@ class Delta:
 
     kind: Literal["text", "reasoning"]
     text: str
+    pieces: int = 1
+    """How many streamed chunks (about one token each) this delta joins."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import groq
 
-from moa_cli.errors import MissingApiKeyError, ProviderError
+from moa_cli.errors import MissingApiKeyError
 from moa_cli.providers.base import Chunk
 from moa_cli.providers.registry import GROQ_KEY_HINT
 from moa_cli.providers.sdk import RetryPolicy, SdkProvider, client_timeout, usage_of
@@ -17,7 +17,7 @@ class GroqProvider(SdkProvider):
     """Streams chat completions from Groq (or any server speaking its protocol at ``base_url``).
 
     Usage and Groq's own timings arrive in the last chunk's ``x_groq``; an error Groq reports
-    after HTTP 200 arrives as ``x_groq.error`` or as an ``error`` event, which the SDK raises.
+    after HTTP 200 arrives as ``x_groq.error`` or as an ``error`` event.
     """
 
     def __init__(
@@ -34,11 +34,10 @@ class GroqProvider(SdkProvider):
         where = base_url or "api.groq.com"
         super().__init__(client, groq, label="Groq", key_env="GROQ_API_KEY", where=where, retry=retry)
 
-    def _chunks(self, chunk: Any) -> Iterable[Chunk]:
-        x_groq = getattr(chunk, "x_groq", None)
-        if x_groq is not None and x_groq.error:
-            model = chunk.model
-            raise ProviderError(f"{model}: Groq stopped the answer: {x_groq.error}", kind="stream", model=model)
-        yield from super()._chunks(chunk)
-        if x_groq is not None and x_groq.usage is not None and chunk.usage is None:
-            yield usage_of(x_groq.usage)
+    def _chunks(self, model: str, chunk: dict[str, Any]) -> Iterable[Chunk]:
+        x_groq = chunk.get("x_groq") or {}
+        if x_groq.get("error"):
+            raise self._stream_error(model, x_groq["error"])
+        yield from super()._chunks(model, chunk)
+        if (usage := x_groq.get("usage")) and not chunk.get("usage"):
+            yield usage_of(usage)

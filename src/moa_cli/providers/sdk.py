@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import random
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -23,6 +24,7 @@ import httpx
 from moa_cli.errors import ProviderError
 from moa_cli.events import Usage
 from moa_cli.providers.base import ChatCall, Chunk, Delta, Retrying
+from moa_cli.providers.sse import sse_batches
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
@@ -118,43 +120,57 @@ class SdkProvider:
             options["seed"] = call.seed
         return options
 
-    def _chunks(self, chunk: Any) -> Iterable[Chunk]:
-        """What one streamed SDK chunk carries: answer and reasoning deltas, and usage."""
-        for choice in chunk.choices:
-            delta = choice.delta
-            reasoning = getattr(delta, "reasoning", None) or getattr(delta, "reasoning_content", None)
-            if reasoning:
+    def _chunks(self, model: str, chunk: dict[str, Any]) -> Iterable[Chunk]:
+        """What one streamed chunk (parsed JSON) carries: answer and reasoning deltas, and usage."""
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            if reasoning := delta.get("reasoning") or delta.get("reasoning_content"):
                 yield Delta("reasoning", reasoning)
-            if delta.content:
-                yield Delta("text", delta.content)
-        if chunk.usage is not None:
-            yield usage_of(chunk.usage)
+            if content := delta.get("content"):
+                yield Delta("text", content)
+        if usage := chunk.get("usage"):
+            yield usage_of(usage)
+
+    def _batch_chunks(self, model: str, batch: list[tuple[str | None, bytes]]) -> Iterable[Chunk]:
+        """Every chunk in one read's events; an error event raises."""
+        for event, data in batch:
+            if data == b"[DONE]":
+                return
+            try:
+                chunk = json.loads(data)
+            except ValueError:
+                raise ProviderError(f"{model}: {self.label} sent a malformed chunk", kind="stream", model=model) from None
+            if not isinstance(chunk, dict):
+                continue
+            if event == "error" or chunk.get("error"):
+                raise self._stream_error(model, chunk.get("error"))
+            yield from self._chunks(model, chunk)
+
+    def _stream_error(self, model: str, error: object) -> ProviderError:
+        """An error the service reported inside a stream that began with HTTP 200."""
+        message = error.get("message") if isinstance(error, Mapping) else error
+        text = message if isinstance(message, str) and message else "error inside the stream"
+        return ProviderError(f"{model}: {self.label} stopped the answer: {text}", kind="stream", model=model)
 
     async def _stream_once(self, call: ChatCall) -> AsyncIterator[Chunk]:
+        model = call.model
         try:
-            stream = await self._client.chat.completions.create(
-                model=call.model,
+            async with self._client.chat.completions.with_streaming_response.create(
+                model=model,
                 messages=[m.as_dict() for m in call.messages],
                 temperature=call.temperature,
                 stream=True,
                 **self._request_options(call),
-            )
+            ) as response:
+                async for batch in sse_batches(response.http_response.aiter_bytes()):
+                    for item in merge_deltas(self._batch_chunks(model, batch)):
+                        yield item
         except self._sdk.APIError as exc:
-            raise self.error(exc, call.model) from None
-        try:
-            async for chunk in stream:
-                for item in self._chunks(chunk):
-                    yield item
-        except self._sdk.APIError as exc:
-            raise self.error(exc, call.model) from None
+            raise self.error(exc, model) from None
         except httpx.HTTPError as exc:
             raise ProviderError(
-                f"{call.model}: the connection dropped mid-answer ({type(exc).__name__})",
-                kind="connection",
-                model=call.model,
+                f"{model}: the connection dropped mid-answer ({type(exc).__name__})", kind="connection", model=model
             ) from None
-        finally:
-            await stream.close()
 
     def error(self, exc: Exception, model: str) -> ProviderError:
         """Turn an SDK exception into a one-line :class:`ProviderError` naming the model."""
@@ -191,14 +207,40 @@ class SdkProvider:
         return ProviderError(text, kind=kind, model=model, status=status, retry_after=retry_after)
 
 
-def usage_of(usage: Any) -> Usage:
-    """Our :class:`Usage` from an SDK usage object (Groq adds its own timings)."""
+def merge_deltas(chunks: Iterable[Chunk]) -> Iterable[Chunk]:
+    """``chunks`` with each run of same-kind deltas joined into one: fewer events downstream."""
+    kind: str | None = None
+    texts: list[str] = []
+    pieces = 0
+    try:
+        for chunk in chunks:
+            if isinstance(chunk, Delta) and chunk.kind == kind:
+                texts.append(chunk.text)
+                pieces += chunk.pieces
+                continue
+            if texts:
+                yield Delta(kind, "".join(texts), pieces)  # type: ignore[arg-type]
+            if isinstance(chunk, Delta):
+                kind, texts, pieces = chunk.kind, [chunk.text], chunk.pieces
+            else:
+                kind, texts, pieces = None, [], 0
+                yield chunk
+    except ProviderError:
+        if texts:  # what arrived before the error is still the answer's
+            yield Delta(kind, "".join(texts), pieces)  # type: ignore[arg-type]
+        raise
+    if texts:
+        yield Delta(kind, "".join(texts), pieces)  # type: ignore[arg-type]
+
+
+def usage_of(usage: Mapping[str, Any]) -> Usage:
+    """Our :class:`Usage` from a chunk's ``usage`` (Groq adds its own timings)."""
     return Usage(
-        prompt_tokens=usage.prompt_tokens or 0,
-        completion_tokens=usage.completion_tokens or 0,
-        queue_time=getattr(usage, "queue_time", None),
-        prompt_time=getattr(usage, "prompt_time", None),
-        completion_time=getattr(usage, "completion_time", None),
+        prompt_tokens=usage.get("prompt_tokens") or 0,
+        completion_tokens=usage.get("completion_tokens") or 0,
+        queue_time=usage.get("queue_time"),
+        prompt_time=usage.get("prompt_time"),
+        completion_time=usage.get("completion_time"),
     )
 
 

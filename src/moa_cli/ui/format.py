@@ -10,7 +10,7 @@ def agent_stats(result: AgentResult) -> str:
     parts = []
     if result.elapsed is not None:
         parts.append(f"{result.elapsed:.1f}s")
-    tokens = result.usage.completion_tokens if result.usage else len(result.text_parts)
+    tokens = result.usage.completion_tokens if result.usage else result.streamed
     if tokens:
         parts.append(f"{tokens:,} tokens")
     return " · ".join(parts)

@@ -41,8 +41,22 @@ STATE_STYLE = {
     "interrupted": "yellow",
 }
 STATE_WORD = {"timed_out": "timed out", "dropped": "left out (slow)"}
-TAIL_CHARS = 4000
-"""Only the end of a reference's text is wrapped for its panel: the cost per redraw stays flat."""
+
+
+def tail(parts: list[str], chars: int) -> str:
+    """The last ``chars`` characters of ``"".join(parts)``, joining only the parts needed.
+
+    Only the end of a reference's text is wrapped for its panel, so a redraw costs the same at
+    the thousandth token as at the first.
+    """
+    taken: list[str] = []
+    size = 0
+    for part in reversed(parts):
+        taken.append(part)
+        size += len(part)
+        if size >= chars:
+            break
+    return "".join(reversed(taken))[-chars:]
 
 
 class ReferencePanel:
@@ -70,8 +84,8 @@ class ReferencePanel:
         words = [STATE_WORD.get(state, state)]
         if self.result.status == "running":
             words.append(f"{time.perf_counter() - self.result.started_at:.1f}s")
-            if self.result.text_parts:
-                words.append(f"{len(self.result.text_parts):,} tokens")
+            if self.result.streamed:
+                words.append(f"{self.result.streamed:,} tokens")
         elif stats := agent_stats(self.result):
             words.append(stats)
         return Text(" · ".join(words), style=STATE_STYLE.get(state, ""))
@@ -83,14 +97,15 @@ class ReferencePanel:
         if self.note:
             return Text(self.note, style="yellow")
         text = Text()
+        enough = (lines + 1) * width  # no more characters than the panel can show
         if self.show_reasoning and result.reasoning_parts:
-            text.append(strip_controls(result.reasoning[-TAIL_CHARS:]), style="dim italic")
+            text.append(strip_controls(tail(result.reasoning_parts, enough)), style="dim italic")
             if result.text_parts:
                 text.append("\n")
-        text.append(strip_controls(result.text[-TAIL_CHARS:]))
+        text.append(strip_controls(tail(result.text_parts, enough)))
         wrapped = text.wrap(_MEASURE, max(width, 10))
-        tail = wrapped[-lines:] if lines > 0 else []
-        return Text("\n").join(tail)
+        shown = wrapped[-lines:] if lines > 0 else []
+        return Text("\n").join(shown)
 
     def render(self, width: int) -> Panel:
         inner = max(width - 4, 10)
