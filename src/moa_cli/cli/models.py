@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -33,6 +31,9 @@ def models(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List the chat models each configured provider serves, marking those moa uses."""
+    import asyncio
+    import json
+
     from moa_cli.cli.options import ModelFlags
     from moa_cli.cli.turns import error, key_store, resolve_settings
     from moa_cli.errors import MoaError
@@ -121,6 +122,8 @@ async def _ask_providers(settings: Settings, keys: KeyStore, used: set[str]) -> 
         except MoaError as exc:
             answer.error = str(exc)
         return answer
+
+    import asyncio
 
     try:
         return list(await asyncio.gather(*(one(name) for name in names)))

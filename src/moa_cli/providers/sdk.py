@@ -27,6 +27,8 @@ from moa_cli.providers.base import ChatCall, Chunk, Delta, Retrying
 from moa_cli.providers.sse import sse_batches
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+CAUGHT_UP = 0.0005
+"""A read that took longer than this (seconds) waited for the network rather than a buffer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +164,10 @@ class SdkProvider:
                 stream=True,
                 **self._request_options(call),
             ) as response:
-                async for batch in sse_batches(response.http_response.aiter_bytes()):
+                body = response.http_response.aiter_bytes()
+                if call.read_interval:
+                    body = paced(body, call.read_interval)
+                async for batch in sse_batches(body):
                     for item in merge_deltas(self._batch_chunks(model, batch)):
                         yield item
         except self._sdk.APIError as exc:
@@ -205,6 +210,25 @@ class SdkProvider:
         else:
             kind, text = "bad_request", f"{model}: request refused ({status}: {message})"
         return ProviderError(text, kind=kind, model=model, status=status, retry_after=retry_after)
+
+
+async def paced(chunks: AsyncIterator[bytes], interval: float) -> AsyncIterator[bytes]:
+    """``chunks``, pausing ``interval`` seconds whenever a read had to wait for the network.
+
+    A read that waited means we are caught up with the server; pausing then lets the next tokens
+    gather in the socket buffer, to be read in one go instead of one wake-up each. Reads of data
+    already buffered go on at once, so the stream never falls behind.
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        yield chunk
+        if loop.time() - started > CAUGHT_UP:
+            await asyncio.sleep(interval)
 
 
 def merge_deltas(chunks: Iterable[Chunk]) -> Iterable[Chunk]:

@@ -67,6 +67,7 @@ class ReferencePanel:
         self.show_reasoning = show_reasoning
         self.note = ""
         self.height = 8
+        self._body: tuple[tuple[object, ...], Text] | None = None
 
     @property
     def state(self) -> str:
@@ -91,6 +92,14 @@ class ReferencePanel:
         return Text(" · ".join(words), style=STATE_STYLE.get(state, ""))
 
     def body(self, width: int, lines: int) -> Text:
+        """The end of the answer, wrapped to ``width``; rewrapped only when something changed."""
+        result = self.result
+        key = (result.streamed, result.status, self.note, width, lines)
+        if self._body is None or self._body[0] != key:
+            self._body = (key, self._wrapped_body(width, lines))
+        return self._body[1]
+
+    def _wrapped_body(self, width: int, lines: int) -> Text:
         result = self.result
         if result.error and result.status != "running":
             return Text(strip_controls(result.error), style="red")
@@ -162,7 +171,7 @@ class LiveRenderer:
         *,
         layers: int = 1,
         show_reasoning: bool = False,
-        refresh_per_second: float = 12,
+        refresh_per_second: float = 8,
     ) -> None:
         self.console = console
         self.result = result
