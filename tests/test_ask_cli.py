@@ -318,3 +318,15 @@ def test_input_larger_than_the_context_is_refused_before_any_request(
     assert proc.returncode == 2
     assert "more than fits the models' context" in proc.stderr.decode()
     assert groq_server.requests == []
+
+
+def test_verbose_logs_each_request_with_the_key_redacted(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
+    moa_env["GROQ_API_KEY"] = "gsk_very_secret"
+    proc = run_moa(["--verbose", "ask", "-q", *REFS, "q"], moa_env)
+    assert proc.returncode == 0, proc.stderr
+    stderr = proc.stderr.decode()
+    assert stderr.count("/openai/v1/chat/completions headers=") == 4
+    assert "'authorization': 'Bearer [redacted]'" in stderr
+    assert "-> 200 in" in stderr
+    assert "gsk_very_secret" not in stderr
+    assert proc.stdout == b"agg/x answers: q\n"

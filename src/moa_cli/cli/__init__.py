@@ -41,8 +41,15 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    verbose: bool = typer.Option(
+        False, "-v", "--verbose", help="Log each HTTP request and response to stderr (keys redacted)."
+    ),
 ) -> None:
     """Mixture-of-Agents answers: several models answer, one aggregator writes the final answer."""
+    if verbose:
+        from moa_cli.log import enable_verbose
+
+        enable_verbose()
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import groq
 
 from moa_cli.errors import MissingApiKeyError
+from moa_cli.log import HTTP_HOOKS, verbose
 from moa_cli.providers.base import Chunk
 from moa_cli.providers.registry import GROQ_KEY_HINT
 from moa_cli.providers.sdk import RetryPolicy, SdkProvider, client_timeout, usage_of
@@ -30,7 +31,13 @@ class GroqProvider(SdkProvider):
     ) -> None:
         if not api_key:
             raise MissingApiKeyError(f"GROQ_API_KEY is not set; {GROQ_KEY_HINT}")
-        client = groq.AsyncGroq(api_key=api_key, base_url=base_url, max_retries=0, timeout=client_timeout(timeout))
+        client = groq.AsyncGroq(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=client_timeout(timeout),
+            http_client=groq.DefaultAsyncHttpxClient(event_hooks=HTTP_HOOKS) if verbose() else None,
+        )
         where = base_url or "api.groq.com"
         super().__init__(client, groq, label="Groq", key_env="GROQ_API_KEY", where=where, retry=retry)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import openai
 
+from moa_cli.log import HTTP_HOOKS, verbose
 from moa_cli.providers.base import ChatCall
 from moa_cli.providers.registry import ProviderConfig
 from moa_cli.providers.sdk import RetryPolicy, SdkProvider, client_timeout
@@ -27,6 +28,7 @@ class OpenAICompatProvider(SdkProvider):
             default_headers=dict(config.headers),
             max_retries=0,
             timeout=client_timeout(config.timeout or timeout),
+            http_client=openai.DefaultAsyncHttpxClient(event_hooks=HTTP_HOOKS) if verbose() else None,
         )
         super().__init__(
             client,

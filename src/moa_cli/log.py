@@ -1,0 +1,55 @@
+"""``--verbose``: one stderr line per HTTP request and response, with credentials redacted."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+LOGGER = logging.getLogger("moa")
+SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie"})
+
+
+def enable_verbose() -> None:
+    """Send moa's debug log to stderr as ``moa: debug: ...`` lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("moa: debug: %(message)s"))
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(logging.DEBUG)
+
+
+def verbose() -> bool:
+    return LOGGER.isEnabledFor(logging.DEBUG)
+
+
+def redact(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` with every credential replaced by its scheme and ``[redacted]``."""
+    shown = {}
+    for name, value in headers.items():
+        if name.lower() in SECRET_HEADERS:
+            scheme = value.split(" ", 1)[0] + " " if " " in value else ""
+            value = f"{scheme}[redacted]"
+        shown[name] = value
+    return shown
+
+
+async def log_request(request: Any) -> None:
+    """An httpx request hook: method, URL and headers (redacted)."""
+    request.extensions["moa_started"] = time.perf_counter()
+    LOGGER.debug("%s %s headers=%s", request.method, request.url, redact(request.headers))
+
+
+async def log_response(response: Any) -> None:
+    """An httpx response hook: status, time to headers, and the request id."""
+    started = response.request.extensions.get("moa_started", time.perf_counter())
+    request_id = response.headers.get("x-request-id", "-")
+    LOGGER.debug(
+        "%s %s -> %s in %.3fs (x-request-id %s)",
+        response.request.method, response.request.url, response.status_code,
+        time.perf_counter() - started, request_id,
+    )
+
+
+HTTP_HOOKS = {"request": [log_request], "response": [log_response]}
