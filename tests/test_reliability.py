@@ -159,7 +159,7 @@ FAULTS = {
     ),
     "429-short-retry-after": Fault(  # a whole-second Retry-After is test_ask_cli's
         {"ref/a": Behavior(status=429, fail_times=1, headers={"retry-after-ms": "250"})},
-        exit=0, stdout=ANSWER, stderr=("rate limit reached for ref/a", "retrying in 0.2s"),
+        exit=0, stdout=ANSWER, stderr=("rate limit reached for ref/a", "retrying in 0.25s"),
         status="complete", answer="agg/x answers: q",
         agents={"ref/a": OK_A, "ref/b": OK_B, "agg/x": ("done", "agg/x answers: q")},
         requests={"ref/a": 2, "ref/b": 1, "agg/x": 1}, aggregated=("ref/a", "ref/b"), waited=0.25,

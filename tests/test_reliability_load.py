@@ -67,12 +67,6 @@ def sleeping_in_sqlite(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux /proc/PID/wchan")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="'--session NAME' is find-then-create in two transactions: of several moa starting a new "
-    "named session at once, all but one fail with \"a session named 'NAME' already exists\" (exit 1)",
-)
 def test_asks_creating_one_named_session_at_once_all_answer(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     Store.open(env=moa_env).close()
     blocker = sqlite3.connect(db_path(moa_env), isolation_level=None)

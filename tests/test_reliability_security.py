@@ -121,12 +121,6 @@ def test_model_text_cannot_drive_the_terminal_in_chat(groq_server: GroqServer, m
     assert_inert(seen)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="chat's /history prints stored answers without strip_controls: model text replayed from the "
-    "session drives the terminal",
-)
 def test_history_command_in_chat_shows_model_text_inert(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     child, _ = chat_turn_with_evil_answers(groq_server, moa_env)
     child.send(b"/history\r")
@@ -139,12 +133,6 @@ def test_history_command_in_chat_shows_model_text_inert(groq_server: GroqServer,
     assert_inert(seen)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="'moa sessions show' writes stored model text raw even when stdout is a terminal, where "
-    "'moa ask' strips control sequences",
-)
 def test_sessions_show_on_a_terminal_shows_model_text_inert(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     for model in ("ref/a", "agg/x"):
         groq_server.set(model, Behavior(text=EVIL))
@@ -154,12 +142,6 @@ def test_sessions_show_on_a_terminal_shows_model_text_inert(groq_server: GroqSer
     assert_inert(output)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="moa chat prints a failed turn's error ('error: ...') without strip_controls: escape sequences "
-    "in the server's error message reach the terminal",
-)
 def test_error_text_cannot_drive_the_terminal_in_chat(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     groq_server.set("agg/x", Behavior(status=400, error_message=EVIL))
     child = spawn_pty(["chat", *REFS], moa_env)
@@ -174,12 +156,6 @@ def test_error_text_cannot_drive_the_terminal_in_chat(groq_server: GroqServer, m
     assert_inert(seen)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the last line of a failed 'moa ask' ('moa: error: ...', written by cli.turns.error) is not "
-    "stripped of control sequences: a server's error message can drive the terminal",
-)
 def test_error_line_of_ask_cannot_drive_the_terminal(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     groq_server.set("agg/x", Behavior(status=400, error_message=EVIL))
     output = read_to_end(spawn_pty(["ask", *REFS, "q"], moa_env))
@@ -187,12 +163,6 @@ def test_error_line_of_ask_cannot_drive_the_terminal(groq_server: GroqServer, mo
     assert_inert(output)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="when stdout is a pipe and the aggregator fails, PlainRenderer writes each reference's answer "
-    "raw to stderr: model text reaches the terminal and can drive it",
-)
 def test_reference_answers_kept_on_a_terminal_stderr_are_inert(
     groq_server: GroqServer, moa_env: dict[str, str]
 ) -> None:

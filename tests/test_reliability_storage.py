@@ -115,12 +115,6 @@ def test_an_unusable_data_directory(
         assert [p.name for p in blocker.iterdir()] == ["moa.db"] and list(path.iterdir()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a write failure when the turn is first stored (full disk) aborts 'moa ask' with exit 1 and no "
-    "answer, instead of answering and warning that the turn was not saved",
-)
 def test_a_full_disk_when_the_turn_begins_still_answers(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     first_turn(moa_env)
     with Store.open(env=moa_env):  # another moa holds the database open: its -shm and -wal exist
@@ -134,13 +128,6 @@ def test_a_full_disk_when_the_turn_begins_still_answers(groq_server: GroqServer,
     assert [t.question[:13] for t in stored_turns(moa_env)] == ["kept question"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="on a full disk 'moa chat' shows prompt_toolkit's traceback for the input-history write "
-    "('Unhandled exception in event loop ... Press ENTER to continue'), then prints 'error: cannot write "
-    "session database' and never asks the models",
-)
 def test_a_full_disk_in_chat_still_answers(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     first_turn(moa_env)
     with Store.open(env=moa_env):

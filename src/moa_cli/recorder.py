@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from moa_cli.config import Settings
 from moa_cli.errors import StoreError
 from moa_cli.events import Event, MoaResult, TextDelta
 from moa_cli.store import Store
+from moa_cli.ui.sanitize import strip_controls
 
 
 def settings_record(settings: Settings) -> dict[str, object]:
@@ -48,8 +50,12 @@ class TurnRecorder:
         self.every = checkpoint_every
         self.err = err or sys.stderr
         self.failed = False
-        self.turn_id = store.begin_turn(session_id, result.question, settings_record(settings))
+        self.turn_id = 0
+        self._guard(self._begin, session_id, settings)
         self._last_save = time.monotonic()
+
+    def _begin(self, session_id: str, settings: Settings) -> None:
+        self.turn_id = self.store.begin_turn(session_id, self.result.question, settings_record(settings))
 
     def handle(self, event: Event) -> None:
         if isinstance(event, TextDelta) and event.agent.role == "aggregator":
@@ -61,11 +67,12 @@ class TurnRecorder:
     def close(self, result: MoaResult) -> None:
         self._guard(self.store.finish_turn, self.turn_id, result)
 
-    def _guard(self, write, *args) -> None:  # type: ignore[no-untyped-def]
+    def _guard(self, write: Callable[..., None], *args: object) -> None:
+        """Run one store write; the first failure is said once and stops further writes."""
         if self.failed:
             return
         try:
             write(*args)
         except StoreError as exc:
             self.failed = True
-            self.err.write(f"moa: warning: this turn was not saved: {exc}\n")
+            self.err.write(f"moa: warning: this turn was not saved: {strip_controls(str(exc))}\n")

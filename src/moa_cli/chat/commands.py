@@ -13,6 +13,7 @@ from moa_cli.chat.session import ChatSession
 from moa_cli.config import DEFAULT_REFERENCES
 from moa_cli.errors import MoaError, UsageError
 from moa_cli.transcript import to_markdown
+from moa_cli.ui.sanitize import strip_controls
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ class Command:
 
 
 def _say(chat: ChatSession, text: str, style: str = "") -> None:
-    chat.console.print(Text(text, style=style))
+    chat.console.print(Text(strip_controls(text), style=style))
 
 
 def _help(chat: ChatSession, arg: str) -> None:
@@ -107,7 +108,8 @@ def _sessions(chat: ChatSession, arg: str) -> None:
         table.add_column(column)
     for info in sessions:
         mark = " *" if chat.session and info.id == chat.session.id else ""
-        table.add_row(info.id + mark, str(info.turns), info.updated[:16].replace("T", " "), Text(info.title))
+        title = Text(strip_controls(info.title))
+        table.add_row(info.id + mark, str(info.turns), info.updated[:16].replace("T", " "), title)
     chat.console.print(table)
 
 
@@ -118,7 +120,7 @@ def _resume(chat: ChatSession, arg: str) -> None:
     if session is None:
         raise UsageError(f"no session '{arg.strip()}'; /sessions lists them")
     chat.resume(session)
-    _say(chat, f"resumed {session.id} · {session.title} · {len(chat.history) // 2} turns", "green")
+    _say(chat, f"resumed {session.id} · {strip_controls(session.title)} · {len(chat.history) // 2} turns", "green")
 
 
 def _history(chat: ChatSession, arg: str) -> None:
@@ -126,7 +128,7 @@ def _history(chat: ChatSession, arg: str) -> None:
         _say(chat, "no turns yet", "dim")
     for message in chat.history:
         who, style = ("you", "bold cyan") if message.role == "user" else ("moa", "bold green")
-        chat.console.print(Text(f"{who}: ", style=style) + Text(message.content))
+        chat.console.print(Text(f"{who}: ", style=style) + Text(strip_controls(message.content)))
 
 
 def _retry(chat: ChatSession, arg: str) -> Ask:

@@ -22,6 +22,7 @@ from rich.text import Text
 from moa_cli.chat.commands import COMMANDS, EXIT, Ask, argument_choices, run_command
 from moa_cli.chat.session import ChatSession
 from moa_cli.errors import MoaError
+from moa_cli.ui.sanitize import strip_controls
 
 
 class SlashCompleter(Completer):
@@ -58,17 +59,28 @@ def key_bindings() -> KeyBindings:
     return bindings
 
 
-def input_history(path: Path) -> FileHistory:
-    """The prompt's history file, created readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.close(os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
-    return FileHistory(str(path))
+class InputHistory(FileHistory):
+    """The prompt's history file, readable by the owner only; a failed write (full disk) is kept
+    as ``error`` for the REPL to mention, instead of breaking the prompt."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
+        super().__init__(str(path))
+        self.error: OSError | None = None
+
+    def store_string(self, string: str) -> None:
+        try:
+            super().store_string(string)
+        except OSError as exc:
+            self.error = exc
 
 
 async def repl(chat: ChatSession, history_file: Path) -> None:
     """Read and answer until Ctrl-D or ``/exit``."""
+    history = InputHistory(history_file)
     prompt: PromptSession[str] = PromptSession(
-        history=input_history(history_file),
+        history=history,
         key_bindings=key_bindings(),
         completer=SlashCompleter(chat),
         complete_while_typing=False,
@@ -81,6 +93,9 @@ async def repl(chat: ChatSession, history_file: Path) -> None:
             continue
         except EOFError:
             return
+        if history.error is not None:
+            chat.console.print(Text(f"(input history not saved: {history.error.strerror})", style="yellow"))
+            history.error = None
         line = line.strip()
         if not line:
             continue
@@ -108,10 +123,10 @@ async def answer(chat: ChatSession, question: str) -> None:
         chat.console.print(Text("⏹ interrupted; the partial answer is kept", style="yellow"))
         return
     except MoaError as exc:
-        chat.console.print(Text(f"error: {exc}", style="red"))
+        chat.console.print(Text(f"error: {strip_controls(str(exc))}", style="red"))
         return
     finally:
         loop.remove_signal_handler(signal.SIGINT)
     if result.status != "complete":
-        chat.console.print(Text(f"error: {result.error}", style="red"))
+        chat.console.print(Text(f"error: {strip_controls(str(result.error))}", style="red"))
     chat.console.print()

@@ -10,13 +10,14 @@ from rich.text import Text
 from moa_cli.cli.turns import build_request, drive
 from moa_cli.config import Config, Settings
 from moa_cli.engine import MoaRun
-from moa_cli.errors import UsageError
+from moa_cli.errors import StoreError, UsageError
 from moa_cli.events import MoaResult
 from moa_cli.providers.base import Provider
 from moa_cli.recorder import TurnRecorder
 from moa_cli.request import Message, ModelSpec
 from moa_cli.store import SessionInfo, Store
 from moa_cli.ui.live import LiveRenderer
+from moa_cli.ui.sanitize import strip_controls
 
 
 class ChatSession:
@@ -74,6 +75,15 @@ class ChatSession:
 
     # --- turns --------------------------------------------------------------------------------
 
+    def _session(self) -> SessionInfo | None:
+        """The session this turn goes into, created with its first question; None if it cannot be."""
+        if self.session is None:
+            try:
+                self.session = self.store.create_session()
+            except StoreError as exc:
+                self.console.print(Text(f"(this turn is not saved: {strip_controls(str(exc))})", style="yellow"))
+        return self.session
+
     def forget_last_turn(self) -> str:
         """Drop the last question and its answer from the history, for ``/retry``; returns the question."""
         if self.last_question is None:
@@ -89,16 +99,15 @@ class ChatSession:
             self.console.print(
                 Text(f"(left out the {dropped} oldest turns to fit the context window)", style="yellow")
             )
-        if self.session is None:
-            self.session = self.store.create_session()
         run = MoaRun(request, self.provider)
-        recorder = TurnRecorder(self.store, self.session.id, run.result, self.settings)
+        session = self._session()
+        recorders = [TurnRecorder(self.store, session.id, run.result, self.settings)] if session else []
         self.last_question = question
         try:
             renderer = LiveRenderer(
                 self.console, run.result, layers=request.layers, show_reasoning=self.show_reasoning
             )
-            return await drive(run, lambda: renderer, [recorder])
+            return await drive(run, lambda: renderer, recorders)
         finally:
             if run.result.answer:
                 self.history += [Message("user", question), Message("assistant", run.result.answer)]

@@ -31,8 +31,9 @@ from moa_cli.config import Settings
 from moa_cli.plan import build_plan, plan_text
 from moa_cli.recorder import TurnRecorder
 from moa_cli.request import Message, MoaRequest
-from moa_cli.store import Store
+from moa_cli.store import SessionInfo, Store
 from moa_cli.ui.base import Renderer
+from moa_cli.ui.sanitize import strip_controls
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,16 @@ def _open_store(options: AskOptions) -> Store | None:
         return None
 
 
+def _new_session(store: Store, options: AskOptions) -> SessionInfo | None:
+    """A session for this question; if it cannot be written, ``ask`` answers anyway and says so."""
+    try:
+        return store.create_session()
+    except StoreError as exc:
+        if not options.quiet:
+            sys.stderr.write(f"moa: warning: this turn was not saved: {strip_controls(str(exc))}\n")
+        return None
+
+
 def run_ask(options: AskOptions) -> int:
     """Run ``moa ask``; returns the exit code. Every failure is one line on stderr."""
     store: Store | None = None
@@ -100,7 +111,7 @@ def run_ask(options: AskOptions) -> int:
         history = store.history(session.id) if store and session else []
         request, dropped = build_request(settings, question, history)
         if store and session is None:
-            session = store.create_session()
+            session = _new_session(store, options)
         if dropped:
             warnings.append(f"left out the {dropped} oldest turns of this session to fit the context window")
         for warning in warnings:

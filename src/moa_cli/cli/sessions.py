@@ -55,6 +55,11 @@ def _session_or_exit(store, id_or_name: str):  # type: ignore[no-untyped-def]
 
 
 def _print(text: str) -> None:
+    """Write ``text`` to stdout: byte for byte to a pipe or file, without control sequences to a terminal."""
+    if sys.stdout.isatty():
+        from moa_cli.ui.sanitize import strip_controls
+
+        text = strip_controls(text)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 

@@ -14,7 +14,7 @@ from moa_cli.cli.options import ModelFlags
 from moa_cli.config import Config, Settings, load_config
 from moa_cli.context import fit_history
 from moa_cli.engine import MoaRun
-from moa_cli.errors import MoaError, UsageError
+from moa_cli.errors import MoaError, StoreError, UsageError
 from moa_cli.events import Event, MoaResult
 from moa_cli.providers.base import Provider
 from moa_cli.request import Message, MoaRequest
@@ -22,6 +22,7 @@ from moa_cli.keys import KeyStore
 from moa_cli.providers.router import ProviderRouter
 from moa_cli.store import SessionInfo, Store, data_dir
 from moa_cli.ui.base import Renderer
+from moa_cli.ui.sanitize import strip_controls
 
 T = TypeVar("T")
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -39,7 +40,7 @@ class Interrupted(Exception):
 def error(message: object, stream: TextIO | None = None) -> None:
     """Print ``moa: error: message`` on one line of stderr."""
     stream = stream or sys.stderr
-    stream.write(f"moa: error: {' '.join(str(message).split())}\n")
+    stream.write(f"moa: error: {' '.join(strip_controls(str(message)).split())}\n")
     stream.flush()
 
 
@@ -104,7 +105,15 @@ def make_provider(settings: Settings) -> ProviderRouter:
 def pick_session(store: Store, *, continue_last: bool, name: str | None) -> SessionInfo | None:
     """The session named on the command line (created if new), the last one for ``-c``, else None."""
     if name:
-        return store.find_session(name) or store.create_session(name)
+        if found := store.find_session(name):
+            return found
+        try:
+            return store.create_session(name)
+        except StoreError:
+            # Another moa may have created it since we looked: then it is ours too.
+            if found := store.find_session(name):
+                return found
+            raise
     if continue_last:
         session = store.last_session()
         if session is None:

@@ -6,6 +6,7 @@ from typing import TextIO
 
 from moa_cli.events import Event, MoaResult, TextDelta
 from moa_cli.ui.progress import StderrProgress
+from moa_cli.ui.sanitize import strip_controls
 
 
 class PlainRenderer:
@@ -29,8 +30,10 @@ class PlainRenderer:
             self.out.write("\n")
             self.out.flush()
         if result.status != "complete":
-            kept = [r for r in result.references if r.text]
-            for ref in kept:
-                self.progress.stream.write(f"--- {ref.agent.label} ({ref.status}) ---\n{ref.text}\n")
-            self.progress.stream.flush()
+            err = self.progress.stream
+            for ref in result.references:
+                if ref.text:  # no answer to aggregate: the references' answers are what the user gets
+                    text = strip_controls(ref.text) if err.isatty() else ref.text
+                    err.write(f"--- {ref.agent.label} ({ref.status}) ---\n{text}\n")
+            err.flush()
         self.progress.close(result)

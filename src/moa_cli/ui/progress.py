@@ -6,6 +6,7 @@ from typing import TextIO
 
 from moa_cli.events import AgentDone, AgentFailed, AgentRetrying, AgentStarted, Event, MoaResult
 from moa_cli.ui.format import agent_stats, run_stats
+from moa_cli.ui.sanitize import strip_controls
 
 
 class StderrProgress:
@@ -14,10 +15,12 @@ class StderrProgress:
     def __init__(self, stream: TextIO, *, quiet: bool = False) -> None:
         self.stream = stream
         self.quiet = quiet
+        self._said: set[str] = set()
 
     def _say(self, text: str) -> None:
-        if not self.quiet:
-            self.stream.write(f"moa: {text}\n")
+        if not self.quiet and text not in self._said:
+            self._said.add(text)  # one bad key fails every model alike: say it once
+            self.stream.write(f"moa: {strip_controls(text)}\n")
             self.stream.flush()
 
     def handle(self, event: Event) -> None:
@@ -28,7 +31,7 @@ class StderrProgress:
         elif isinstance(event, AgentFailed) and event.result.agent.role == "reference":
             self._say(f"warning: {event.result.error}")
         elif isinstance(event, AgentRetrying):
-            self._say(f"{event.reason}; retrying in {event.wait:.1f}s")
+            self._say(f"{event.reason}; retrying in {event.wait:.2g}s")
 
     def close(self, result: MoaResult) -> None:
         if result.status == "complete":
