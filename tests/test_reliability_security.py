@@ -16,7 +16,6 @@ import subprocess
 import sys
 
 import pexpect
-import pytest
 
 from conftest import run_moa
 from groq_server import Behavior, GroqServer

@@ -30,7 +30,7 @@ from moa_cli.events import (
 )
 from moa_cli.prompts import build_messages
 from moa_cli.providers.base import ChatCall, Delta, Provider, Retrying
-from moa_cli.request import ModelSpec, MoaRequest
+from moa_cli.request import MoaRequest, ModelSpec
 
 REFERENCE_READ_INTERVAL: Final = 0.007
 """A reference stream, once caught up, pauses 7 ms before its next read. Nothing waits on a

@@ -13,7 +13,7 @@ from moa_cli.context import estimate_tokens
 from moa_cli.keys import KeyStore, find_key
 from moa_cli.prompts import AGGREGATE_PROMPT, build_messages
 from moa_cli.providers.registry import ProviderConfig, split_model
-from moa_cli.request import ModelSpec, MoaRequest
+from moa_cli.request import MoaRequest, ModelSpec
 
 
 def _request(request: MoaRequest, spec: ModelSpec, answers: list[str], answer_room: int, **extra: Any) -> dict[str, Any]:

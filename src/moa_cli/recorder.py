@@ -32,6 +32,16 @@ def settings_record(settings: Settings) -> dict[str, object]:
     }
 
 
+class NoRecorder:
+    """Stands in for a :class:`TurnRecorder` when the turn cannot be stored."""
+
+    def handle(self, event: Event) -> None:
+        pass
+
+    def close(self, result: MoaResult) -> None:
+        pass
+
+
 class TurnRecorder:
     """Writes one turn to ``store``; a storage failure is a warning, never the loss of the answer."""
 

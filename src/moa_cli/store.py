@@ -3,7 +3,8 @@
 Two ``moa`` processes may use the file at once: WAL mode, a busy timeout and short
 ``BEGIN IMMEDIATE`` write transactions. Every sqlite3 error becomes a one-line
 :class:`~moa_cli.errors.StoreError` naming the file. The API key is never given to the store.
-A :class:`Store` is used from the thread that opened it.
+A :class:`Store` may be opened in one thread and used in another (``moa ask`` opens it in a
+worker while its requests leave), but by one thread at a time.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class Store:
         db: sqlite3.Connection | None = None
         try:
             _create_private(path)
-            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA synchronous = NORMAL")  # WAL: a crashed process loses nothing; no fsync per commit
             migrate(db)

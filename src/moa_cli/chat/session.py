@@ -13,9 +13,10 @@ from moa_cli.engine import MoaRun
 from moa_cli.errors import StoreError, UsageError
 from moa_cli.events import MoaResult
 from moa_cli.providers.base import Provider
-from moa_cli.recorder import TurnRecorder
+from moa_cli.recorder import NoRecorder, TurnRecorder
 from moa_cli.request import Message, ModelSpec
 from moa_cli.store import SessionInfo, Store
+from moa_cli.ui.base import Renderer
 from moa_cli.ui.live import LiveRenderer
 from moa_cli.ui.sanitize import strip_controls
 
@@ -101,13 +102,18 @@ class ChatSession:
             )
         run = MoaRun(request, self.provider)
         session = self._session()
-        recorders = [TurnRecorder(self.store, session.id, run.result, self.settings)] if session else []
         self.last_question = question
+
+        def record() -> Renderer:
+            if session is None:
+                return NoRecorder()
+            return TurnRecorder(self.store, session.id, run.result, self.settings)
+
+        def draw() -> Renderer:
+            return LiveRenderer(self.console, run.result, layers=request.layers, show_reasoning=self.show_reasoning)
+
         try:
-            renderer = LiveRenderer(
-                self.console, run.result, layers=request.layers, show_reasoning=self.show_reasoning
-            )
-            return await drive(run, lambda: renderer, recorders)
+            return await drive(run, [record, draw])
         finally:
             if run.result.answer:
                 self.history += [Message("user", question), Message("assistant", run.result.answer)]

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from moa_cli.cli.inputs import read_question
 from moa_cli.cli.options import ModelFlags
@@ -23,13 +24,13 @@ from moa_cli.cli.turns import (
     resolve_settings,
     run_cancellable,
 )
+from moa_cli.config import Settings
 from moa_cli.engine import MoaRun
 from moa_cli.errors import MoaError, StoreError
 from moa_cli.events import MoaResult
-from moa_cli.providers.base import Provider
-from moa_cli.config import Settings
 from moa_cli.plan import build_plan, plan_text
-from moa_cli.recorder import TurnRecorder
+from moa_cli.providers.base import Provider
+from moa_cli.recorder import NoRecorder, TurnRecorder
 from moa_cli.request import Message, MoaRequest
 from moa_cli.store import SessionInfo, Store
 from moa_cli.ui.base import Renderer
@@ -81,24 +82,52 @@ def _open_store(options: AskOptions) -> Store | None:
     except StoreError as exc:
         if options.continue_last or options.session:
             raise
-        if not options.quiet:
-            sys.stderr.write(f"moa: warning: history will not be saved: {exc}\n")
+        _warn(options, f"history will not be saved: {exc}")
         return None
 
 
-def _new_session(store: Store, options: AskOptions) -> SessionInfo | None:
-    """A session for this question; if it cannot be written, ``ask`` answers anyway and says so."""
-    try:
-        return store.create_session()
-    except StoreError as exc:
-        if not options.quiet:
-            sys.stderr.write(f"moa: warning: this turn was not saved: {strip_controls(str(exc))}\n")
-        return None
+def _warn(options: AskOptions, message: str) -> None:
+    if not options.quiet:
+        sys.stderr.write(f"moa: warning: {strip_controls(message)}\n")
+
+
+class _Recording:
+    """Where this turn is stored: a session picked now (``-c``, ``--session``), or a new one made
+    by :meth:`recorder` in a worker thread while the requests leave."""
+
+    def __init__(self, options: AskOptions, settings: Settings) -> None:
+        self.options = options
+        self.settings = settings
+        self.store: Store | None = None
+        self.session: SessionInfo | None = None
+        if options.continue_last or options.session:
+            self.store = _open_store(options)
+            self.session = pick_session(self.store, continue_last=options.continue_last, name=options.session)
+
+    def history(self) -> list[Message]:
+        return self.store.history(self.session.id) if self.store and self.session else []
+
+    def recorder(self, run: MoaRun) -> Renderer:
+        """A recorder for ``run``, opening the store and making a session if none was picked."""
+        if self.store is None:
+            self.store = _open_store(self.options)
+        if self.store is not None and self.session is None:
+            try:
+                self.session = self.store.create_session()
+            except StoreError as exc:
+                _warn(self.options, f"this turn was not saved: {exc}")
+        if self.store is None or self.session is None:
+            return NoRecorder()
+        return TurnRecorder(self.store, self.session.id, run.result, self.settings)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
 
 def run_ask(options: AskOptions) -> int:
     """Run ``moa ask``; returns the exit code. Every failure is one line on stderr."""
-    store: Store | None = None
+    recording: _Recording | None = None
     try:
         stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer
         question, warnings = read_question(options.question, stdin)
@@ -106,19 +135,15 @@ def run_ask(options: AskOptions) -> int:
         if options.dry_run:
             return _dry_run(options, settings, question)
         provider = make_provider(settings)
-        store = _open_store(options)
-        session = pick_session(store, continue_last=options.continue_last, name=options.session) if store else None
-        history = store.history(session.id) if store and session else []
-        request, dropped = build_request(settings, question, history)
-        if store and session is None:
-            session = _new_session(store, options)
+        recording = _Recording(options, settings)
+        request, dropped = build_request(settings, question, recording.history())
         if dropped:
             warnings.append(f"left out the {dropped} oldest turns of this session to fit the context window")
         for warning in warnings:
             sys.stderr.write(f"moa: warning: {warning}\n")
         run = MoaRun(request, provider)
-        recorders = [TurnRecorder(store, session.id, run.result, settings)] if store and session else []
-        result = run_cancellable(_ask(run, renderer_factory(options, request, run), recorders, provider))
+        builders = [partial(recording.recorder, run), renderer_factory(options, request, run)]
+        result = run_cancellable(_ask(run, builders, provider))
     except MoaError as exc:
         error(exc)
         return exc.exit_code
@@ -129,19 +154,17 @@ def run_ask(options: AskOptions) -> int:
         _silence_stdout()
         return EXIT_OK
     finally:
-        if store is not None:
-            store.close()
+        if recording is not None:
+            recording.close()
     if result.status != "complete":
         error(result.error or "the run did not complete")
         return EXIT_FAILED
     return EXIT_OK
 
 
-async def _ask(
-    run: MoaRun, make_renderer: Callable[[], Renderer], recorders: list[TurnRecorder], provider: Provider
-) -> MoaResult:
+async def _ask(run: MoaRun, builders: list[Callable[[], Renderer]], provider: Provider) -> MoaResult:
     try:
-        return await drive(run, make_renderer, recorders)
+        return await drive(run, builders)
     finally:
         await provider.aclose()
 

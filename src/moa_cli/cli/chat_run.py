@@ -6,7 +6,15 @@ import signal
 import sys
 
 from moa_cli.cli.options import ModelFlags
-from moa_cli.cli.turns import EXIT_OK, Interrupted, error, make_provider, pick_session, resolve_settings, run_cancellable
+from moa_cli.cli.turns import (
+    EXIT_OK,
+    Interrupted,
+    error,
+    make_provider,
+    pick_session,
+    resolve_settings,
+    run_cancellable,
+)
 from moa_cli.config import load_config
 from moa_cli.errors import MoaError
 from moa_cli.store import Store

@@ -6,8 +6,8 @@ import asyncio
 import os
 import signal
 import sys
-from dataclasses import replace
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from typing import Any, TextIO, TypeVar
 
 from moa_cli.cli.options import ModelFlags
@@ -16,10 +16,9 @@ from moa_cli.context import fit_history
 from moa_cli.engine import MoaRun
 from moa_cli.errors import MoaError, StoreError, UsageError
 from moa_cli.events import Event, MoaResult
-from moa_cli.providers.base import Provider
-from moa_cli.request import Message, MoaRequest
 from moa_cli.keys import KeyStore
 from moa_cli.providers.router import ProviderRouter
+from moa_cli.request import Message, MoaRequest
 from moa_cli.store import SessionInfo, Store, data_dir
 from moa_cli.ui.base import Renderer
 from moa_cli.ui.sanitize import strip_controls
@@ -123,49 +122,56 @@ def pick_session(store: Store, *, continue_last: bool, name: str | None) -> Sess
 
 
 class _Feed:
-    """Passes events to every consumer, holding them back from the front end until it is built."""
+    """Passes events to consumers that are built while the run goes on.
 
-    def __init__(self, consumers: Sequence[Renderer]) -> None:
-        self.consumers = list(consumers)
-        self.renderer: Renderer | None = None
-        self.backlog: list[Event] = []
+    Each consumer, once built, first gets every event it missed, then the rest as they come.
+    """
+
+    def __init__(self, builds: Sequence[asyncio.Future[Renderer]]) -> None:
+        self.builds = builds
+        self.ready: dict[int, Renderer] = {}
+        self.missed: list[Event] = []
+        for position, build in enumerate(builds):
+            build.add_done_callback(lambda done, position=position: self.arrived(position, done))
 
     def handle(self, event: Event) -> None:
-        for consumer in self.consumers:
+        for consumer in self.ready.values():
             consumer.handle(event)
-        if self.renderer is None:
-            self.backlog.append(event)
-        else:
-            self.renderer.handle(event)
+        if len(self.ready) < len(self.builds):
+            self.missed.append(event)
 
-    def ready(self, built: asyncio.Future[Renderer]) -> None:
-        if self.renderer is not None or built.cancelled() or built.exception() is not None:
+    def arrived(self, position: int, build: asyncio.Future[Renderer]) -> None:
+        if position in self.ready or build.cancelled() or build.exception() is not None:
             return
-        self.renderer = built.result()
-        for event in self.backlog:
-            self.renderer.handle(event)
-        self.backlog.clear()
+        consumer = self.ready[position] = build.result()
+        for event in self.missed:
+            consumer.handle(event)
+        if len(self.ready) == len(self.builds):
+            self.missed.clear()
+
+    def consumers(self) -> list[Renderer]:
+        """Every consumer built, in the order given: the order they are closed in."""
+        return [self.ready[position] for position in sorted(self.ready)]
 
 
-async def drive(run: MoaRun, make_renderer: Callable[[], Renderer], consumers: Sequence[Renderer] = ()) -> MoaResult:
-    """Feed ``run``'s events to ``consumers`` and to a front end built off the event loop.
+async def drive(run: MoaRun, builders: Sequence[Callable[[], Renderer]]) -> MoaResult:
+    """Feed ``run``'s events to the consumers ``builders`` make, each built in a worker thread.
 
-    Building the front end (importing Rich) happens in a worker thread while the requests leave.
-    Every consumer is closed however the run ends, the recorders first: storing beats drawing.
+    Building a front end imports Rich, and a recorder opens the database: done off the event
+    loop, both overlap with the requests leaving instead of delaying them. Every consumer is
+    closed however the run ends, in the order given (recorders first: storing beats drawing).
     """
-    feed = _Feed(consumers)
-    built = asyncio.ensure_future(asyncio.to_thread(make_renderer))
-    built.add_done_callback(feed.ready)
+    builds = [asyncio.ensure_future(asyncio.to_thread(build)) for build in builders]
+    feed = _Feed(builds)
     try:
         async for event in run:
             feed.handle(event)
     finally:
-        for consumer in consumers:
+        await asyncio.shield(asyncio.gather(*builds, return_exceptions=True))
+        for position, build in enumerate(builds):
+            feed.arrived(position, build)  # its callback may not have run if the run ended first
+        for consumer in feed.consumers():
             consumer.close(run.result)
-        await asyncio.shield(built)
-        feed.ready(built)  # the callback may not have run yet if the run ended first
-        if feed.renderer is not None:
-            feed.renderer.close(run.result)
     return run.result
 
 

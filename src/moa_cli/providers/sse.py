@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-
 Event = tuple[str | None, bytes]
 """``(event, data)``: ``event`` is None when the server named none."""
 
