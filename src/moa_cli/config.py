@@ -11,7 +11,6 @@ import json
 import math
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -117,6 +116,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] = os.environ) -
         raise ConfigError(f"cannot read config file: {exc.strerror or exc}", path=shown) from None
     except UnicodeDecodeError:
         raise ConfigError("config file is not UTF-8 text", path=shown) from None
+    import tomllib  # only when there is a file: most runs have none, and it costs 5 ms
+
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -468,6 +469,8 @@ class _Locator:
             if self.text[self.pos] in "\"'":
                 start = self.pos
                 self._string()
+                import tomllib
+
                 keys.append(next(iter(tomllib.loads(self.text[start : self.pos] + " = 0"))))
             else:
                 match = _BARE.match(self.text, self.pos)

@@ -29,14 +29,14 @@ from moa_cli.events import (
     Usage,
 )
 from moa_cli.prompts import build_messages
-from moa_cli.providers.base import ChatCall, Delta, Provider, Retrying
+from moa_cli.providers.base import ChatCall, Delta, Pace, Provider, Retrying
 from moa_cli.request import MoaRequest, ModelSpec
 
 REFERENCE_READ_INTERVAL: Final = 0.007
 """A reference stream, once caught up, pauses 7 ms before its next read. Nothing waits on a
 reference's single tokens (panels redraw every 125 ms; the aggregator needs whole answers), and
-at 1,000 tokens/s a wake-up per token costs twice the CPU. It adds at most 7 ms before the
-aggregator starts."""
+at 1,000 tokens/s a wake-up per token costs twice the CPU. The last reference still running is
+read at full speed, so the aggregator never starts later for it."""
 
 _DEADLINE: Final = object()
 """Put on a layer's queue when its time is up (``ref_timeout`` or the straggler cut-off)."""
@@ -94,6 +94,7 @@ class MoaRun:
         queue: asyncio.Queue[object] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         tasks: dict[asyncio.Task[None], AgentResult] = {}
+        paces: dict[Agent, Pace] = {}
         panel = [(spec, sample) for spec in request.references for sample in range(request.samples)]
         for index, (spec, sample) in enumerate(panel):
             agent = Agent("reference", layer, index, spec.model, sample)
@@ -101,6 +102,8 @@ class MoaRun:
             results.append(agent_result)
             self.result.references.append(agent_result)
             call = self._call(spec, previous, sample)
+            if call.pace is not None:
+                paces[agent] = call.pace
             tasks[asyncio.create_task(self._forward(agent_result, call, queue))] = agent_result
         layer_start = loop.time()
         timers = []
@@ -116,6 +119,10 @@ class MoaRun:
                 if isinstance(item, AgentDone | AgentFailed):
                     running -= 1
                     finished = len(tasks) - running
+                    if running == 1:  # the aggregator now waits on this one: read it at full speed
+                        for result in results:
+                            if result.status == "running" and result.agent in paces:
+                                paces[result.agent].release()
                     if request.straggler_factor > 0 and running and finished == majority:
                         cutoff = layer_start + request.straggler_factor * (loop.time() - layer_start)
                         timers.append(loop.call_at(cutoff, queue.put_nowait, _DEADLINE))
@@ -170,12 +177,12 @@ class MoaRun:
         messages = build_messages(request.question, request.history, system, answers)
         if sample is None:  # the aggregator: every token goes out the moment it arrives
             return ChatCall(spec.model, messages, temperature, max_tokens)
-        interval = REFERENCE_READ_INTERVAL
+        pace = Pace(REFERENCE_READ_INTERVAL)
         if request.samples == 1:
-            return ChatCall(spec.model, messages, temperature, max_tokens, read_interval=interval)
+            return ChatCall(spec.model, messages, temperature, max_tokens, pace=pace)
         seed = self.seed_base + sample
         temperature = request.sample_temperature(temperature, sample)
-        return ChatCall(spec.model, messages, temperature, max_tokens, seed, read_interval=interval)
+        return ChatCall(spec.model, messages, temperature, max_tokens, seed, pace=pace)
 
     async def _forward(self, agent_result: AgentResult, call: ChatCall, queue: asyncio.Queue[object]) -> None:
         async for event in self._stream(agent_result, call):

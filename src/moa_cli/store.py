@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from moa_cli.errors import StoreError
 from moa_cli.migrations import migrate, transaction
+from moa_cli.paths import data_dir
 from moa_cli.request import Message
 
 if TYPE_CHECKING:
@@ -37,17 +38,6 @@ EMPTY_TITLE = "(empty)"
 SNIPPET_MARKS = ("[", "]")
 """What :meth:`Store.search` puts around the matched words in a snippet."""
 FINAL_STATUSES = ("complete", "failed", "interrupted")
-
-
-def data_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """``$MOA_HOME``, else ``$XDG_DATA_HOME/moa``, else ``~/.local/share/moa``."""
-    home = Path(env.get("HOME") or Path.home())
-    if explicit := env.get("MOA_HOME"):
-        path = Path(explicit)
-        return home.joinpath(*path.parts[1:]) if path.parts and path.parts[0] == "~" else path
-    xdg = env.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".local" / "share"
-    return base / "moa"
 
 
 @dataclass(frozen=True)

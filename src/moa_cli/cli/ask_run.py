@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 from moa_cli.cli.inputs import read_question
 from moa_cli.cli.options import ModelFlags
@@ -28,13 +29,13 @@ from moa_cli.config import Settings
 from moa_cli.engine import MoaRun
 from moa_cli.errors import MoaError, StoreError
 from moa_cli.events import MoaResult
-from moa_cli.plan import build_plan, plan_text
 from moa_cli.providers.base import Provider
-from moa_cli.recorder import NoRecorder, TurnRecorder
 from moa_cli.request import Message, MoaRequest
-from moa_cli.store import SessionInfo, Store
 from moa_cli.ui.base import Renderer
 from moa_cli.ui.sanitize import strip_controls
+
+if TYPE_CHECKING:
+    from moa_cli.store import SessionInfo, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,8 @@ def renderer_factory(options: AskOptions, request: MoaRequest, run: MoaRun) -> C
 
 def _open_store(options: AskOptions) -> Store | None:
     """The session store; without one, ``ask`` still answers (with a warning) unless a session was asked for."""
+    from moa_cli.store import Store
+
     try:
         return Store.open()
     except StoreError as exc:
@@ -109,6 +112,8 @@ class _Recording:
 
     def recorder(self, run: MoaRun) -> Renderer:
         """A recorder for ``run``, opening the store and making a session if none was picked."""
+        from moa_cli.recorder import NoRecorder, TurnRecorder
+
         if self.store is None:
             self.store = _open_store(self.options)
         if self.store is not None and self.session is None:
@@ -171,6 +176,9 @@ async def _ask(run: MoaRun, builders: list[Callable[[], Renderer]], provider: Pr
 
 def _dry_run(options: AskOptions, settings: Settings, question: str) -> int:
     """Print every request the run would send, and send none."""
+    from moa_cli.plan import build_plan, plan_text
+    from moa_cli.store import Store
+
     history: list[Message] = []
     if options.continue_last or options.session:
         with Store.open() as store:

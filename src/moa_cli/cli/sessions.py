@@ -147,6 +147,6 @@ def rm(session: str = typer.Argument(..., metavar="ID_OR_NAME")) -> None:
 @app.command()
 def path() -> None:
     """Print where the session database lives."""
-    from moa_cli.store import data_dir
+    from moa_cli.paths import data_dir
 
     _print(str(data_dir() / "moa.db"))

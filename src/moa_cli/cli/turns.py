@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from moa_cli.cli.options import ModelFlags
 from moa_cli.config import Config, Settings, load_config
@@ -17,11 +17,14 @@ from moa_cli.engine import MoaRun
 from moa_cli.errors import MoaError, StoreError, UsageError
 from moa_cli.events import Event, MoaResult
 from moa_cli.keys import KeyStore
+from moa_cli.paths import data_dir
 from moa_cli.providers.router import ProviderRouter
 from moa_cli.request import Message, MoaRequest
-from moa_cli.store import SessionInfo, Store, data_dir
 from moa_cli.ui.base import Renderer
 from moa_cli.ui.sanitize import strip_controls
+
+if TYPE_CHECKING:
+    from moa_cli.store import SessionInfo, Store
 
 T = TypeVar("T")
 EXIT_OK, EXIT_FAILED = 0, 1

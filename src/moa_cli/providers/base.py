@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from moa_cli.events import Usage
 from moa_cli.request import Message
+
+
+class Pace:
+    """How long a stream that has caught up with its server waits before reading again.
+
+    The engine calls :meth:`release` for the last reference still running, the one the
+    aggregator waits for: its pause ends at once and it is read at full speed from then on.
+    """
+
+    __slots__ = ("interval", "_waiter")
+
+    def __init__(self, interval: float = 0.0) -> None:
+        self.interval = interval
+        self._waiter: asyncio.Future[None] | None = None
+
+    async def pause(self) -> None:
+        """Wait ``interval`` seconds, or until :meth:`release`."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(self.interval, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def release(self) -> None:
+        """No more pauses, starting with the one in progress."""
+        self.interval = 0.0
+        if self._waiter is not None:
+            _wake(self._waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,9 +56,9 @@ class ChatCall:
     temperature: float
     max_tokens: int
     seed: int | None = None
-    read_interval: float = 0.0
-    """Read the stream at most this often (seconds), letting chunks gather in between: far
-    fewer reads for the same text when nobody needs each token the instant it arrives."""
+    pace: Pace | None = None
+    """Let chunks gather between reads (see :class:`Pace`): far fewer wake-ups for the same text
+    when nobody needs each token the instant it arrives. None reads every chunk at once."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ import httpx
 
 from moa_cli.errors import ProviderError
 from moa_cli.events import Usage
-from moa_cli.providers.base import ChatCall, Chunk, Delta, Retrying
+from moa_cli.providers.base import ChatCall, Chunk, Delta, Pace, Retrying
 from moa_cli.providers.sse import sse_batches
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -165,8 +165,8 @@ class SdkProvider:
                 **self._request_options(call),
             ) as response:
                 body = response.http_response.aiter_bytes()
-                if call.read_interval:
-                    body = paced(body, call.read_interval)
+                if call.pace is not None:
+                    body = paced(body, call.pace)
                 async for batch in sse_batches(body):
                     for item in merge_deltas(self._batch_chunks(model, batch)):
                         yield item
@@ -212,8 +212,8 @@ class SdkProvider:
         return ProviderError(text, kind=kind, model=model, status=status, retry_after=retry_after)
 
 
-async def paced(chunks: AsyncIterator[bytes], interval: float) -> AsyncIterator[bytes]:
-    """``chunks``, pausing ``interval`` seconds whenever a read had to wait for the network.
+async def paced(chunks: AsyncIterator[bytes], pace: Pace) -> AsyncIterator[bytes]:
+    """``chunks``, pausing ``pace.interval`` seconds whenever a read had to wait for the network.
 
     A read that waited means we are caught up with the server; pausing then lets the next tokens
     gather in the socket buffer, to be read in one go instead of one wake-up each. Reads of data
@@ -227,8 +227,8 @@ async def paced(chunks: AsyncIterator[bytes], interval: float) -> AsyncIterator[
         except StopAsyncIteration:
             return
         yield chunk
-        if loop.time() - started > CAUGHT_UP:
-            await asyncio.sleep(interval)
+        if pace.interval and loop.time() - started > CAUGHT_UP:
+            await pace.pause()
 
 
 def merge_deltas(chunks: Iterable[Chunk]) -> Iterable[Chunk]:

@@ -1,0 +1,29 @@
+"""Pausing caught-up reference streams, and never pausing the one the aggregator waits for."""
+
+from __future__ import annotations
+
+import asyncio
+
+from memory_provider import MemoryProvider, Script
+from moa_cli.engine import REFERENCE_READ_INTERVAL, MoaRun
+from moa_cli.providers.base import Pace
+from moa_cli.request import ModelSpec, MoaRequest
+
+
+async def test_release_ends_a_pause_in_progress_at_once() -> None:
+    pace = Pace(30.0)
+    pausing = asyncio.ensure_future(pace.pause())
+    await asyncio.sleep(0)
+    pace.release()
+    await asyncio.wait_for(pausing, 0.5)
+    assert pace.interval == 0.0
+
+
+async def test_the_last_running_reference_is_released_and_the_aggregator_never_paced() -> None:
+    provider = MemoryProvider({"fast": Script("a b"), "slow": Script("a b c d", delay=0.02)})
+    request = MoaRequest("q", (ModelSpec("fast"), ModelSpec("slow")), ModelSpec("agg"))
+    [event async for event in MoaRun(request, provider)]
+    fast, slow, aggregator = provider.calls
+    assert fast.pace is not None and fast.pace.interval == REFERENCE_READ_INTERVAL
+    assert slow.pace is not None and slow.pace.interval == 0.0
+    assert aggregator.pace is None
