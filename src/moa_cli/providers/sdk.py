@@ -67,6 +67,9 @@ class SdkProvider:
         max_tokens_field: str = "max_completion_tokens",
     ) -> None:
         self._client = client
+        # The SDKs import their chat resources on first use (~25 ms): do it now, so that the first
+        # reference's request does not hold the others back.
+        self._completions = client.chat.completions
         self._sdk = sdk
         self.label = label
         self.key_env = key_env
@@ -157,7 +160,7 @@ class SdkProvider:
     async def _stream_once(self, call: ChatCall) -> AsyncIterator[Chunk]:
         model = call.model
         try:
-            async with self._client.chat.completions.with_streaming_response.create(
+            async with self._completions.with_streaming_response.create(
                 model=model,
                 messages=[m.as_dict() for m in call.messages],
                 temperature=call.temperature,
