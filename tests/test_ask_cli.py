@@ -241,7 +241,7 @@ def test_bad_config_file_names_file_key_and_line(groq_server: GroqServer, moa_en
     moa_env["MOA_CONFIG"] = str(config)
     proc = run_moa(["ask", "q"], moa_env)
     assert proc.returncode == 2
-    assert proc.stderr.decode() == f"moa: error: {config}:2: 'layers' must be an integer >= 1, not \"two\"\n"
+    assert proc.stderr.decode() == f"moa: error: {config}:2: 'layers' must be an integer from 1 to 8, not \"two\"\n"
 
 
 def test_preset_from_config_chooses_models_and_flags_override_it(

@@ -7,7 +7,6 @@ import sys
 
 import pexpect
 import pytest
-
 from groq_server import Behavior, GroqServer
 
 REFS = ["-m", "ref/a", "-m", "ref/b", "-a", "agg/x"]

@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 import pexpect
-
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
+
 from moa_cli.store import Store
 
 REFS = ["-m", "ref/a", "-m", "ref/b", "-a", "agg/x"]
@@ -95,6 +95,14 @@ def test_retry_asks_the_last_question_again_without_repeating_it_in_history(
     calls = groq_server.requests_for("ref/a")
     assert len(calls) == 2
     assert calls[1].messages == [{"role": "user", "content": "First question"}]
+    child = spawn_chat(["-c", *REFS], moa_env)  # resumed later, the retried turn is not sent again
+    say(child, "Next")
+    leave(child)
+    assert [m["content"] for m in groq_server.requests_for("ref/a")[-1].messages] == [
+        "First question", "agg/x answers: First question", "Next",
+    ]
+    with open_store(moa_env) as store:
+        assert [t.question for t in store.turns(store.list_sessions()[0].id)] == ["First question"] * 2 + ["Next"]
 
 
 def test_continue_resumes_the_last_session(groq_server: GroqServer, moa_env: dict[str, str]) -> None:

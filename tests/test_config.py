@@ -140,7 +140,7 @@ def test_flags_set_to_none_are_ignored(tmp_path: Path) -> None:
 def test_bad_flag_value_is_a_usage_error_naming_the_flag() -> None:
     with pytest.raises(UsageError, match=r"^'--max-tokens' must be an integer >= 1, not 0$"):
         Config(path=None).resolve(max_tokens=0)
-    with pytest.raises(UsageError, match=r"^'--references' must be a non-empty array"):
+    with pytest.raises(UsageError, match=r"^'--model' must be a non-empty array"):
         Config(path=None).resolve(references=[])
     with pytest.raises(TypeError):
         Config(path=None).resolve(temprature=1.0)
@@ -241,9 +241,9 @@ def test_unknown_nested_key_names_the_dotted_key_and_its_line(tmp_path: Path, te
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('\n\nlayers = "two"\n', ":3: 'layers' must be an integer >= 1, not \"two\""),
-        ("layers = true\n", ":1: 'layers' must be an integer >= 1, not true"),
-        ("layers = 1.0\n", ":1: 'layers' must be an integer >= 1, not 1.0"),
+        ('\n\nlayers = "two"\n', ":3: 'layers' must be an integer from 1 to 8, not \"two\""),
+        ("layers = true\n", ":1: 'layers' must be an integer from 1 to 8, not true"),
+        ("layers = 1.0\n", ":1: 'layers' must be an integer from 1 to 8, not 1.0"),
         ("max_tokens = 0\n", ":1: 'max_tokens' must be an integer >= 1, not 0"),
         ("temperature = 2.5\n", ":1: 'temperature' must be a number from 0 to 2, not 2.5"),
         ("temperature = nan\n", ":1: 'temperature' must be a number from 0 to 2, not nan"),
@@ -259,11 +259,11 @@ def test_unknown_nested_key_names_the_dotted_key_and_its_line(tmp_path: Path, te
         ("aggregator = ''\n", ":1: 'aggregator' must be a non-empty model id string, not \"\""),
         (
             "[presets.fast]\n\"layers\" = 0\n",
-            ":2: 'presets.fast.layers' must be an integer >= 1, not 0",
+            ":2: 'presets.fast.layers' must be an integer from 1 to 8, not 0",
         ),
         (
             "presets.fast.layers = 'x'\n",
-            ":1: 'presets.fast.layers' must be an integer >= 1, not \"x\"",
+            ":1: 'presets.fast.layers' must be an integer from 1 to 8, not \"x\"",
         ),
         (
             'references = [\n  "a/b",\n  { model = "c/d", temperature = "hot" },\n]\n',
@@ -275,7 +275,7 @@ def test_unknown_nested_key_names_the_dotted_key_and_its_line(tmp_path: Path, te
         ),
         ("presets = 1\n", ":1: 'presets' must be a table of presets, not 1"),
         ("[presets]\nfast = [1]\n", ":2: 'presets.fast' must be a table of settings, not an array"),
-        ('[presets."my fast"]\nlayers = 0\n', ":2: 'presets.\"my fast\".layers' must be an integer >= 1, not 0"),
+        ('[presets."my fast"]\nlayers = 0\n', ":2: 'presets.\"my fast\".layers' must be an integer from 1 to 8, not 0"),
     ],
 )
 def test_wrong_type_or_range_names_key_line_and_value(tmp_path: Path, text: str, expected: str) -> None:
@@ -297,7 +297,7 @@ def test_lines_are_found_past_strings_and_comments_that_look_like_toml(tmp_path:
         "aggregator = { model = 'e/f', \"max_tokens\" = 1 }\r\n"
         "layers = 0\r\n"
     )
-    assert error(tmp_path, text) == ":10: 'presets.real.layers' must be an integer >= 1, not 0"
+    assert error(tmp_path, text) == ":10: 'presets.real.layers' must be an integer from 1 to 8, not 0"
 
 
 # --- the example ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 
 from moa_cli.context import estimate_tokens, fit_history
 from moa_cli.errors import UsageError
-from moa_cli.request import Message, ModelSpec, MoaRequest
+from moa_cli.request import Message, MoaRequest, ModelSpec
 
 
 def request(history: list[Message], question: str = "now?", max_tokens: int = 100) -> MoaRequest:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from memory_provider import MemoryProvider, Script, failure
+
 from moa_cli.engine import MoaRun
 from moa_cli.events import AgentDone, AgentFailed, AgentStarted, Finished, TextDelta
 from moa_cli.prompts import AGGREGATE_PROMPT
-from moa_cli.request import Message, ModelSpec, MoaRequest
+from moa_cli.request import Message, MoaRequest, ModelSpec
 
 
 def request(*refs: str, aggregator: str = "agg", **kwargs: object) -> MoaRequest:
@@ -170,3 +170,14 @@ async def test_events_bracket_each_agent_with_started_and_done() -> None:
     done = [e for e in events if isinstance(e, AgentDone)]
     assert [d.result.agent.role for d in done] == ["reference", "aggregator"]
     assert done[1].result.usage is not None and done[1].result.usage.completion_tokens == 2
+
+
+async def test_quick_failures_do_not_start_the_straggler_clock() -> None:
+    provider = MemoryProvider(
+        {"bad1": Script(fail=failure("bad1", "auth")), "bad2": Script(fail=failure("bad2", "auth")),
+         "slow": Script("a b c", delay=0.05)}
+    )
+    run = MoaRun(request("bad1", "bad2", "slow", straggler_factor=2.0), provider)
+    await collect(run)
+    assert run.result.references[2].status == "done"
+    assert run.result.status == "complete"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from memory_provider import MemoryProvider, Script
+
 from moa_cli.engine import REFERENCE_READ_INTERVAL, MoaRun
 from moa_cli.providers.base import Pace
-from moa_cli.request import ModelSpec, MoaRequest
+from moa_cli.request import MoaRequest, ModelSpec
 
 
 async def test_release_ends_a_pause_in_progress_at_once() -> None:

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
 
@@ -157,3 +156,15 @@ def test_dry_run_needs_no_key(groq_server: GroqServer, moa_env: dict[str, str]) 
     assert proc.returncode == 0, proc.stderr
     assert f"provider groq: {groq_server.base_url} (key: missing)" in proc.stdout.decode()
     assert groq_server.requests == []
+
+
+def test_a_dropped_stream_from_another_provider_is_a_connection_error(
+    groq_server: GroqServer, openai_server: GroqServer, mixed_env: dict[str, str]
+) -> None:
+    openai_server.set("drop", Behavior(text="one two three", drop_after_tokens=1))
+    proc = run_moa(["ask", "--json", "-m", "local:drop", "-m", "ref/a", "-a", "agg/x", "q"], mixed_env)
+    assert proc.returncode == 0, proc.stderr
+    dropped = json.loads(proc.stdout)["references"][0]
+    assert dropped["error_kind"] == "connection"
+    assert dropped["answer"] == "one "
+    assert "the connection dropped mid-answer" in dropped["error"]

@@ -22,9 +22,9 @@ from typing import Any
 
 import pexpect
 import pytest
-
 from conftest import run_moa
 from groq_server import Behavior, GroqServer, RecordedRequest
+
 from moa_cli.store import DB_NAME, Store, TurnRecord, data_dir
 
 REFS = ["-m", "ref/a", "-m", "ref/b", "-a", "agg/x"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import run_moa
 from groq_server import GroqServer
 from test_reliability import REFS, assert_database_consistent, db_path, only_turn, stored_turns, use_config

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from groq_server import Behavior, GroqServer
+from test_reliability import REFS, assert_database_consistent, db_path, read_to_end, spawn_pty, stored_turns, use_config
+
 from moa_cli.context import estimate_tokens
 from moa_cli.store import Store
-from test_reliability import REFS, assert_database_consistent, db_path, read_to_end, spawn_pty, stored_turns, use_config
 
 PROMPT = "you›"
 TURN_END = r"\d+/\d+ references"

@@ -16,11 +16,11 @@ import subprocess
 import sys
 
 import pexpect
-
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
-from moa_cli.store import data_dir
 from test_reliability import FAST_RETRY, REFS, read_to_end, spawn_pty
+
+from moa_cli.store import data_dir
 
 PROMPT = "you›"
 TURN_END = r"\d+/\d+ references"

@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import pexpect
-
 from groq_server import Behavior, GroqServer
 from test_reliability import (
     REFS,

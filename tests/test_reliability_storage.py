@@ -16,10 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
-from moa_cli.store import Store
 from test_reliability import (
     REFS,
     assert_database_consistent,
@@ -29,6 +27,8 @@ from test_reliability import (
     spawn_pty,
     stored_turns,
 )
+
+from moa_cli.store import Store
 
 TURN_END = r"\d+/\d+ references"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
+
 from moa_cli.store import Store
 
 REFS = ["-m", "ref/a", "-m", "ref/b", "-a", "agg/x"]

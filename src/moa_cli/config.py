@@ -163,6 +163,17 @@ def _count(value: object) -> int:
     return value
 
 
+def _bounded(most: int) -> Callable[[object], int]:
+    """An integer from 1 to ``most``: the same limits the command-line flags have."""
+
+    def check(value: object) -> int:
+        if type(value) is not int or not 1 <= value <= most:
+            raise _invalid(f"an integer from 1 to {most}", value)
+        return value
+
+    return check
+
+
 def _number(expected: str, ok: Callable[[float], bool]) -> Callable[[object], float]:
     def check(value: object) -> float:
         if not isinstance(value, int | float) or isinstance(value, bool):
@@ -230,7 +241,7 @@ def _references(value: object) -> tuple[ModelSpec, ...]:
 _CONVERT: dict[str, Callable[[Any], Any]] = {
     "references": _references,
     "aggregator": _spec,
-    "layers": _count,
+    "layers": _bounded(8),
     "temperature": _temperature,
     "max_tokens": _count,
     "system": _system,
@@ -238,7 +249,7 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "timeout": _timeout,
     "straggler_factor": _non_negative,
     "context_window": _count,
-    "samples": _count,
+    "samples": _bounded(16),
 }
 
 _PROVIDER_FIELDS: dict[str, Callable[[Any], Any]] = {
@@ -330,6 +341,10 @@ _BARE = re.compile(r"[A-Za-z0-9_-]+")
 _POSITION = re.compile(r"\s*\(at (?:line (\d+), column \d+|end of document)\)$")
 
 
+FLAG_NAMES = {"references": "--model"}
+"""Settings whose flag is not simply ``--`` and the field's name."""
+
+
 def _describe(problem: _Problem, *, flag: bool = False) -> str:
     name = _name(problem.where, flag=flag)
     return f"unknown key '{name}'{problem.rest}" if problem.unknown else f"'{name}' {problem.rest}"
@@ -342,7 +357,7 @@ def _name(path: Key, *, flag: bool = False) -> str:
         if isinstance(step, int):
             out += f"[{step}]"
         elif flag and not out:
-            out = "--" + step.replace("_", "-")
+            out = FLAG_NAMES.get(step, "--" + step.replace("_", "-"))
         else:
             part = step if _BARE.fullmatch(step) else json.dumps(step, ensure_ascii=False)
             out += f".{part}" if out else part

@@ -19,7 +19,7 @@ def estimate_tokens(text: str) -> int:
 def _answer_room(request: MoaRequest) -> int:
     """Tokens the aggregator's prompt needs for the reference answers plus its own answer."""
     limits = [request.settings_for(spec)[1] for spec in (*request.references, request.aggregator)]
-    return sum(limits[:-1]) + limits[-1]
+    return sum(limits[:-1]) * request.samples + limits[-1]
 
 
 def fit_history(request: MoaRequest, context_window: int) -> tuple[tuple[Message, ...], int]:

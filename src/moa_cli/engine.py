@@ -110,6 +110,7 @@ class MoaRun:
         if request.ref_timeout is not None:
             timers.append(loop.call_at(layer_start + request.ref_timeout, queue.put_nowait, _DEADLINE))
         running = len(tasks)
+        answered = 0
         majority = len(tasks) // 2 + 1
         try:
             while running:
@@ -118,12 +119,15 @@ class MoaRun:
                     break
                 if isinstance(item, AgentDone | AgentFailed):
                     running -= 1
-                    finished = len(tasks) - running
+                    answered += isinstance(item, AgentDone)
                     if running == 1:  # the aggregator now waits on this one: read it at full speed
                         for result in results:
                             if result.status == "running" and result.agent in paces:
                                 paces[result.agent].release()
-                    if request.straggler_factor > 0 and running and finished == majority:
+                    # The clock for stragglers starts when a majority has *answered*: quick failures
+                    # say nothing about how long a good answer takes.
+                    just_answered = isinstance(item, AgentDone)
+                    if request.straggler_factor > 0 and running and just_answered and answered == majority:
                         cutoff = layer_start + request.straggler_factor * (loop.time() - layer_start)
                         timers.append(loop.call_at(cutoff, queue.put_nowait, _DEADLINE))
                 yield item  # type: ignore[misc]

@@ -61,13 +61,5 @@ class ProviderError(MoaError):
         self.retry_after = retry_after
 
 
-class AllReferencesFailedError(MoaError):
-    """Raised when no reference model produced an answer, so there is nothing to aggregate."""
-
-
-class AggregatorFailedError(MoaError):
-    """Raised when the aggregator failed after the references answered."""
-
-
 class StoreError(MoaError):
     """Raised when the session database cannot be opened, read or written; the file is left as it was."""

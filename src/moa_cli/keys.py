@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from moa_cli.errors import MoaError
+from moa_cli.log import LOGGER
 from moa_cli.providers.registry import ProviderConfig
 
 SERVICE = "moa-cli"
@@ -45,8 +46,12 @@ class KeyStore:
     def get(self, provider: str) -> tuple[str | None, str]:
         """The stored key for ``provider`` and where it came from."""
         ring = _keyring()
-        if ring is not None and (key := ring.get_password(SERVICE, provider)):
-            return key, "keyring"
+        if ring is not None:
+            try:
+                if key := ring.get_password(SERVICE, provider):
+                    return key, "keyring"
+            except Exception as exc:  # a locked keyring, no D-Bus...: the file may still have it
+                LOGGER.debug("keyring unavailable: %s", exc)
         key = self._file().get(provider)
         return key, (str(self.path) if key else "")
 
@@ -54,14 +59,24 @@ class KeyStore:
         """Store ``key`` for ``provider``; returns where it went."""
         ring = _keyring()
         if ring is not None:
-            ring.set_password(SERVICE, provider, key)
-            return "the system keyring"
+            try:
+                ring.set_password(SERVICE, provider, key)
+                return "the system keyring"
+            except Exception as exc:
+                LOGGER.debug("keyring unavailable, using %s: %s", self.path, exc)
         keys = {**self._file(), provider: key}
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(keys, out, indent=2)
-        os.chmod(self.path, 0o600)
+        # Written whole to a new 0600 file, then moved over the old one: never half-written,
+        # never readable by others, even for a moment.
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(keys, out, indent=2)
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise MoaError(f"cannot store the key in {self.path}: {exc.strerror or exc}") from None
         return str(self.path)
 
 

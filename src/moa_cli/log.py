@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 LOGGER = logging.getLogger("moa")
-SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie"})
+SECRET_WORDS = ("auth", "key", "token", "secret", "cookie", "password", "session")
+"""A header whose name contains any of these is redacted (custom providers name theirs freely)."""
 
 
 def enable_verbose() -> None:
@@ -28,7 +29,7 @@ def redact(headers: Mapping[str, str]) -> dict[str, str]:
     """``headers`` with every credential replaced by its scheme and ``[redacted]``."""
     shown = {}
     for name, value in headers.items():
-        if name.lower() in SECRET_HEADERS:
+        if any(word in name.lower() for word in SECRET_WORDS):
             scheme = value.split(" ", 1)[0] + " " if " " in value else ""
             value = f"{scheme}[redacted]"
         shown[name] = value

@@ -109,7 +109,12 @@ def m002_search(db: sqlite3.Connection) -> None:
         db.execute(sql)
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_search)
+def m003_retried(db: sqlite3.Connection) -> None:
+    """Turns asked again with ``/retry`` stay stored but leave the conversation sent to the models."""
+    db.execute("ALTER TABLE turns ADD COLUMN retried INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_search, m003_retried)
 
 
 def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> None:

@@ -236,6 +236,11 @@ class Store:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
+    def mark_retried(self, turn_id: int) -> None:
+        """Keeps ``turn_id`` but takes it out of :meth:`history`: it is being asked again."""
+        with self._write() as db:
+            db.execute("UPDATE turns SET retried = 1 WHERE id = ?", (turn_id,))
+
     def save_partial(self, turn_id: int, result: MoaResult) -> None:
         """Checkpoints the answer so far of a running turn, so a crash keeps it."""
         with self._write() as db:
@@ -293,11 +298,13 @@ class Store:
     def history(self, session_id: str) -> list[Message]:
         """The conversation to send back to the models: each answered turn as a user and an assistant message.
 
-        Only the aggregated answer is the assistant's; a turn with no answer text adds nothing.
+        Only the aggregated answer is the assistant's; a turn with no answer text, or one asked
+        again with ``/retry``, adds nothing.
         """
         with self._guard("read"):
             rows = self._db.execute(
-                "SELECT question, answer FROM turns WHERE session_id = ? AND answer != '' ORDER BY seq",
+                "SELECT question, answer FROM turns WHERE session_id = ? AND answer != '' AND NOT retried"
+                " ORDER BY seq",
                 (session_id,),
             ).fetchall()
         return [message for q, a in rows for message in (Message("user", q), Message("assistant", a))]

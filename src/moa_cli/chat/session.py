@@ -12,7 +12,7 @@ from moa_cli.config import Config, Settings
 from moa_cli.engine import MoaRun
 from moa_cli.errors import StoreError, UsageError
 from moa_cli.events import MoaResult
-from moa_cli.providers.base import Provider
+from moa_cli.providers.router import ProviderRouter
 from moa_cli.recorder import NoRecorder, TurnRecorder
 from moa_cli.request import Message, ModelSpec
 from moa_cli.store import SessionInfo, Store
@@ -30,7 +30,7 @@ class ChatSession:
         store: Store,
         config: Config,
         settings: Settings,
-        provider: Provider,
+        provider: ProviderRouter,
         console: Console,
         session: SessionInfo | None = None,
         show_reasoning: bool = False,
@@ -44,6 +44,7 @@ class ChatSession:
         self.session: SessionInfo | None = None
         self.history: list[Message] = []
         self.last_question: str | None = None
+        self.last_turn_id: int | None = None
         if session is not None:
             self.resume(session)
 
@@ -55,18 +56,26 @@ class ChatSession:
         self.history = self.store.history(session.id)
         questions = [m.content for m in self.history if m.role == "user"]
         self.last_question = questions[-1] if questions else None
+        same = [t.id for t in self.store.turns(session.id) if t.question == self.last_question]
+        self.last_turn_id = same[-1] if same else None
 
     def new(self) -> None:
         """Start afresh; the new session is created with its first question."""
-        self.session, self.history, self.last_question = None, [], None
+        self.session, self.history, self.last_question, self.last_turn_id = None, [], None, None
 
     # --- settings -----------------------------------------------------------------------------
 
     def set_references(self, models: list[str]) -> None:
+        self._check(models)
         self.settings = replace(self.settings, references=tuple(ModelSpec(m) for m in models))
 
     def set_aggregator(self, model: str) -> None:
+        self._check([model])
         self.settings = replace(self.settings, aggregator=ModelSpec(model))
+
+    def _check(self, models: list[str]) -> None:
+        """Refuse models whose provider has no key, before they are asked anything."""
+        self.provider.check(models)
 
     def set_value(self, name: str, value: object) -> None:
         self.settings = replace(self.settings, **{name: value})
@@ -86,9 +95,12 @@ class ChatSession:
         return self.session
 
     def forget_last_turn(self) -> str:
-        """Drop the last question and its answer from the history, for ``/retry``; returns the question."""
+        """Take the last turn out of the history (it stays stored), for ``/retry``; returns its question."""
         if self.last_question is None:
             raise UsageError("nothing to retry yet")
+        if self.last_turn_id:
+            self.store.mark_retried(self.last_turn_id)
+            self.last_turn_id = None
         if len(self.history) >= 2 and self.history[-2].content == self.last_question:
             del self.history[-2:]
         return self.last_question
@@ -107,7 +119,9 @@ class ChatSession:
         def record() -> Renderer:
             if session is None:
                 return NoRecorder()
-            return TurnRecorder(self.store, session.id, run.result, self.settings)
+            recorder = TurnRecorder(self.store, session.id, run.result, self.settings)
+            self.last_turn_id = recorder.turn_id or None
+            return recorder
 
         def draw() -> Renderer:
             return LiveRenderer(self.console, run.result, layers=request.layers, show_reasoning=self.show_reasoning)

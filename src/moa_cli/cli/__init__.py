@@ -66,6 +66,9 @@ def main() -> None:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         if isinstance(exit_.code, str):
             sys.stderr.write(exit_.code + "\n")
+    except OSError as exc:  # stdout on a full disk, a closed terminal...
+        sys.stderr.write(f"moa: error: cannot write output: {exc.strerror or exc}\n")
+        code = 1
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

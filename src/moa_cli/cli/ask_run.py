@@ -71,7 +71,7 @@ def renderer_factory(options: AskOptions, request: MoaRequest, run: MoaRun) -> C
             )
         from moa_cli.ui.plain import PlainRenderer
 
-        return PlainRenderer(out, err, quiet=options.quiet)
+        return PlainRenderer(out, err, quiet=options.quiet, show_reasoning=options.show_reasoning)
 
     return make
 

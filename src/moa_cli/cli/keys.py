@@ -14,6 +14,7 @@ app = typer.Typer(help="API keys for providers: set, list.", no_args_is_help=Tru
 def set_key(provider: str = typer.Argument(..., help="A provider name: groq, openai, openrouter, ...")) -> None:
     """Store PROVIDER's key: typed at a hidden prompt, or read from stdin."""
     from moa_cli.cli.turns import error, key_store, load_settings_or_exit
+    from moa_cli.errors import MoaError
 
     settings = load_settings_or_exit()
     config = settings.providers.get(provider)
@@ -25,7 +26,11 @@ def set_key(provider: str = typer.Argument(..., help="A provider name: groq, ope
     if not key:
         error("no key given; nothing stored")
         raise typer.Exit(2)
-    where = key_store().set(provider, key)
+    try:
+        where = key_store().set(provider, key)
+    except MoaError as exc:
+        error(exc)
+        raise typer.Exit(exc.exit_code) from None
     sys.stderr.write(f"moa: stored the {provider} key in {where}\n")
 
 

@@ -170,11 +170,19 @@ async def drive(run: MoaRun, builders: Sequence[Callable[[], Renderer]]) -> MoaR
         async for event in run:
             feed.handle(event)
     finally:
-        await asyncio.shield(asyncio.gather(*builds, return_exceptions=True))
+        everything = asyncio.gather(*builds, return_exceptions=True)
+        try:
+            await asyncio.shield(everything)
+        except asyncio.CancelledError:  # a second Ctrl-C: close what is built, then stop
+            pass
         for position, build in enumerate(builds):
-            feed.arrived(position, build)  # its callback may not have run if the run ended first
+            if build.done():
+                feed.arrived(position, build)  # its callback may not have run if the run ended first
         for consumer in feed.consumers():
             consumer.close(run.result)
+    failed = [b.exception() for b in builds if b.done() and not b.cancelled() and b.exception()]
+    if failed:
+        raise failed[0]  # a front end that could not be built: a bug, and not to be silent
     return run.result
 
 

@@ -35,7 +35,7 @@ class GroqProvider(SdkProvider):
             api_key=api_key,
             base_url=base_url,
             max_retries=0,
-            timeout=client_timeout(timeout),
+            timeout=client_timeout(groq, timeout),
             http_client=groq.DefaultAsyncHttpxClient(event_hooks=HTTP_HOOKS) if verbose() else None,
         )
         where = base_url or "api.groq.com"

@@ -10,6 +10,11 @@ from typing import Any
 
 import openai
 
+try:  # openai 3 runs on httpx2; earlier versions, like groq, on httpx
+    import httpx2 as transport
+except ImportError:
+    import httpx as transport  # type: ignore[no-redef]
+
 from moa_cli.log import HTTP_HOOKS, verbose
 from moa_cli.providers.base import ChatCall
 from moa_cli.providers.registry import ProviderConfig
@@ -27,7 +32,7 @@ class OpenAICompatProvider(SdkProvider):
             base_url=config.base_url,
             default_headers=dict(config.headers),
             max_retries=0,
-            timeout=client_timeout(config.timeout or timeout),
+            timeout=client_timeout(openai, config.timeout or timeout),
             http_client=openai.DefaultAsyncHttpxClient(event_hooks=HTTP_HOOKS) if verbose() else None,
         )
         super().__init__(
@@ -38,6 +43,7 @@ class OpenAICompatProvider(SdkProvider):
             where=config.base_url or config.name,
             retry=retry,
             max_tokens_field=config.max_tokens_field,
+            transport_error=transport.HTTPError,
         )
 
     def _request_options(self, call: ChatCall) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import replace
 
-from moa_cli.errors import MissingApiKeyError
+from moa_cli.errors import MissingApiKeyError, ProviderError
 from moa_cli.keys import KeyStore, find_key
 from moa_cli.providers.base import ChatCall, Chunk
 from moa_cli.providers.registry import GROQ, GROQ_KEY_HINT, ProviderConfig, split_model
@@ -55,7 +55,11 @@ class ProviderRouter:
 
     async def stream(self, call: ChatCall) -> AsyncIterator[Chunk]:
         name, model = split_model(call.model, self.configs)
-        async for chunk in self.provider(name).stream(replace(call, model=model)):
+        try:
+            provider = self.provider(name)
+        except MissingApiKeyError as exc:  # a model chosen after start-up (chat's /models)
+            raise ProviderError(str(exc), kind="auth", model=call.model) from None
+        async for chunk in provider.stream(replace(call, model=model)):
             yield chunk
 
     async def aclose(self) -> None:

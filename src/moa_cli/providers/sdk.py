@@ -43,9 +43,9 @@ class RetryPolicy:
         return min(self.base_delay * 2**attempt, 8.0) * (1 - 0.25 * random.random())
 
 
-def client_timeout(timeout: float) -> httpx.Timeout:
-    """The per-request timeout: ``timeout`` to read, at most 10 s to connect."""
-    return httpx.Timeout(timeout, connect=min(10.0, timeout))
+def client_timeout(sdk: ModuleType, timeout: float) -> Any:
+    """The per-request timeout in ``sdk``'s own type: ``timeout`` to read, at most 10 s to connect."""
+    return sdk.Timeout(timeout, connect=min(10.0, timeout))
 
 
 class SdkProvider:
@@ -65,6 +65,7 @@ class SdkProvider:
         where: str,
         retry: RetryPolicy = RetryPolicy(),
         max_tokens_field: str = "max_completion_tokens",
+        transport_error: type[Exception] = httpx.HTTPError,
     ) -> None:
         self._client = client
         # The SDKs import their chat resources on first use (~25 ms): do it now, so that the first
@@ -76,6 +77,7 @@ class SdkProvider:
         self.where = where
         self.retry = retry
         self.max_tokens_field = max_tokens_field
+        self.transport_error = transport_error  # the SDK's HTTP library's base error (httpx, httpx2)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -86,7 +88,7 @@ class SdkProvider:
             page = await self._client.models.list()
         except self._sdk.APIError as exc:
             raise self.error(exc, "models") from None
-        except httpx.HTTPError as exc:
+        except self.transport_error as exc:
             raise ProviderError(f"{self.label}: {type(exc).__name__}", kind="connection", model="models") from None
         return sorted(model.id for model in page.data)
 
@@ -175,7 +177,7 @@ class SdkProvider:
                         yield item
         except self._sdk.APIError as exc:
             raise self.error(exc, model) from None
-        except httpx.HTTPError as exc:
+        except self.transport_error as exc:
             raise ProviderError(
                 f"{model}: the connection dropped mid-answer ({type(exc).__name__})", kind="connection", model=model
             ) from None

@@ -218,7 +218,7 @@ class LiveRenderer:
         if isinstance(event, AgentStarted):
             self._started(event.agent)
         elif isinstance(event, AgentRetrying) and event.agent in self.panels:
-            self.panels[event.agent].note = f"{event.reason}\nretrying in {event.wait:.1f}s"
+            self.panels[event.agent].note = strip_controls(f"{event.reason}\nretrying in {event.wait:.2g}s")
         elif isinstance(event, AgentDone | AgentFailed):
             if (panel := self.panels.get(event.result.agent)) is not None:
                 panel.note = ""

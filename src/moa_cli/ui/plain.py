@@ -4,36 +4,51 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from moa_cli.events import Event, MoaResult, TextDelta
+from moa_cli.events import Event, MoaResult, ReasoningDelta, TextDelta
 from moa_cli.ui.progress import StderrProgress
 from moa_cli.ui.sanitize import strip_controls
 
 
 class PlainRenderer:
-    """Streams the aggregator's text to ``out`` as it arrives; progress goes to ``err``."""
+    """Streams the aggregator's text to ``out`` as it arrives; progress (and, when asked, the
+    aggregator's reasoning) goes to ``err``."""
 
-    def __init__(self, out: TextIO, err: TextIO, *, quiet: bool = False) -> None:
+    def __init__(self, out: TextIO, err: TextIO, *, quiet: bool = False, show_reasoning: bool = False) -> None:
         self.out = out
+        self.err = err
         self.progress = StderrProgress(err, quiet=quiet)
+        self.show_reasoning = show_reasoning
         self._last = ""
+        self._output_gone = False
 
     def handle(self, event: Event) -> None:
         if isinstance(event, TextDelta) and event.agent.role == "aggregator":
-            self.out.write(event.text)
-            self.out.flush()
+            try:
+                self.out.write(event.text)
+                self.out.flush()
+            except BrokenPipeError:
+                self._output_gone = True  # the reader left (`| head`): nothing more to say
+                raise
             self._last = event.text
+        elif isinstance(event, ReasoningDelta):
+            if self.show_reasoning and event.agent.role == "aggregator":
+                self.err.write(self._for_err(event.text))
+                self.err.flush()
         else:
             self.progress.handle(event)
 
+    def _for_err(self, text: str) -> str:
+        return strip_controls(text) if self.err.isatty() else text
+
     def close(self, result: MoaResult) -> None:
+        if self._output_gone:
+            return
         if self._last and not self._last.endswith("\n"):
             self.out.write("\n")
             self.out.flush()
         if result.status != "complete":
-            err = self.progress.stream
             for ref in result.references:
                 if ref.text:  # no answer to aggregate: the references' answers are what the user gets
-                    text = strip_controls(ref.text) if err.isatty() else ref.text
-                    err.write(f"--- {ref.agent.label} ({ref.status}) ---\n{text}\n")
-            err.flush()
+                    self.err.write(f"--- {ref.agent.label} ({ref.status}) ---\n{self._for_err(ref.text)}\n")
+            self.err.flush()
         self.progress.close(result)
