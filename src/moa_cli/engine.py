@@ -32,8 +32,8 @@ from moa_cli.prompts import build_messages
 from moa_cli.providers.base import ChatCall, Delta, Pace, Provider, Retrying
 from moa_cli.request import MoaRequest, ModelSpec
 
-REFERENCE_READ_INTERVAL: Final = 0.007
-"""A reference stream, once caught up, pauses 7 ms before its next read. Nothing waits on a
+REFERENCE_READ_INTERVAL: Final = 0.01
+"""A reference stream, once caught up, pauses 10 ms before its next read. Nothing waits on a
 reference's single tokens (panels redraw every 125 ms; the aggregator needs whole answers), and
 at 1,000 tokens/s a wake-up per token costs twice the CPU. The last reference still running is
 read at full speed, so the aggregator never starts later for it."""

@@ -24,6 +24,7 @@ from moa_cli.cli.turns import (
     pick_session,
     resolve_settings,
     run_cancellable,
+    start_collecting,
 )
 from moa_cli.config import Settings
 from moa_cli.engine import MoaRun
@@ -148,6 +149,7 @@ def run_ask(options: AskOptions) -> int:
             sys.stderr.write(f"moa: warning: {warning}\n")
         run = MoaRun(request, provider)
         builders = [partial(recording.recorder, run), renderer_factory(options, request, run)]
+        start_collecting()
         result = run_cancellable(_ask(run, builders, provider))
     except MoaError as exc:
         error(exc)

@@ -14,6 +14,7 @@ from moa_cli.cli.turns import (
     pick_session,
     resolve_settings,
     run_cancellable,
+    start_collecting,
 )
 from moa_cli.config import load_config
 from moa_cli.errors import MoaError
@@ -65,6 +66,7 @@ def run_chat(flags: ModelFlags, *, continue_last: bool, session: str | None, sho
             finally:
                 await provider.aclose()
 
+        start_collecting()
         run_cancellable(main(), signals=(signal.SIGTERM,))
     except MoaError as exc:
         error(exc)
