@@ -118,13 +118,23 @@ def test_continue_resumes_the_last_session(groq_server: GroqServer, moa_env: dic
     assert [m["content"] for m in last.messages] == ["Remember this", "Remembered answer.", "What did I say?"]
 
 
-def test_multiline_input_with_escape_enter(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
+def test_multiline_input_with_escape_enter_and_ctrl_j(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     child = spawn_chat(REFS, moa_env)
     child.send("line one")
     child.send("\x1b\r")
-    say(child, "line two")
+    child.send("line two")
+    child.sendcontrol("j")
+    say(child, "line three")
     leave(child)
-    assert groq_server.requests_for("ref/a")[0].messages[-1]["content"] == "line one\nline two"
+    assert groq_server.requests_for("ref/a")[0].messages[-1]["content"] == "line one\nline two\nline three"
+
+
+def test_bracketed_paste_keeps_a_pasted_block_whole(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
+    child = spawn_chat(REFS, moa_env)
+    child.send("\x1b[200~pasted one\rpasted two\x1b[201~")
+    say(child, "")
+    leave(child)
+    assert groq_server.requests_for("ref/a")[0].messages[-1]["content"] == "pasted one\npasted two"
 
 
 def test_slash_commands_change_the_models_and_tab_completes(
