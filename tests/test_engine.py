@@ -8,6 +8,7 @@ import pytest
 from memory_provider import MemoryProvider, Script, failure
 
 from moa_cli.engine import MoaRun
+from moa_cli.errors import ProviderError
 from moa_cli.events import AgentDone, AgentFailed, AgentStarted, Finished, TextDelta
 from moa_cli.prompts import AGGREGATE_PROMPT
 from moa_cli.request import Message, MoaRequest, ModelSpec
@@ -54,7 +55,7 @@ async def test_aggregator_sees_every_successful_answer_and_not_the_failed_one() 
 
 
 async def test_all_references_failing_fails_the_run_without_calling_the_aggregator() -> None:
-    provider = MemoryProvider({m: Script(fail=failure(m)) for m in ("r1", "r2")})
+    provider = MemoryProvider({"r1": Script(fail=failure("r1")), "r2": Script(fail=failure("r2", "timeout"))})
     run = MoaRun(request("r1", "r2"), provider)
     await collect(run)
     assert run.result.status == "failed"
@@ -181,3 +182,13 @@ async def test_quick_failures_do_not_start_the_straggler_clock() -> None:
     await collect(run)
     assert run.result.references[2].status == "done"
     assert run.result.status == "complete"
+
+
+async def test_one_cause_for_every_failure_is_said_once() -> None:
+    def refused(model: str) -> Script:
+        return Script(fail=ProviderError(f"{model}: cannot connect to http://x", kind="connection", model=model))
+
+    provider = MemoryProvider({m: refused(m) for m in ("r1", "r2", "r3")})
+    run = MoaRun(request("r1", "r2", "r3"), provider)
+    await collect(run)
+    assert run.result.error == "cannot connect to http://x (all 3 reference models)"

@@ -247,7 +247,7 @@ FAULTS = {
     ),
     "connection-refused": Fault(
         {},
-        exit=1, stdout=b"", stderr=("moa: error: ref/a: cannot connect to http://127.0.0.1:",),
+        exit=1, stdout=b"", stderr=("moa: error: cannot connect to http://127.0.0.1:", "(all 2 reference models)"),
         status="failed", answer="",
         agents={"ref/a": FAILED, "ref/b": FAILED},
         env=lambda env: env.update(GROQ_BASE_URL=f"http://127.0.0.1:{closed_port()}"),

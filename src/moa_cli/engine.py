@@ -227,9 +227,9 @@ class MoaRun:
 def all_failed_message(results: list[AgentResult]) -> str:
     """One line saying why no reference answered; a shared cause (a bad key) is said once."""
     errors = [r.error or r.status for r in results]
-    kinds = {r.error_kind for r in results}
-    if len(results) > 1 and len(kinds) == 1 and kinds & {"auth", "connection"}:
+    if len(results) == 1 or {r.error_kind for r in results} == {"auth"}:
         return errors[0]
-    if len(results) == 1:
-        return errors[0]
+    causes = {error.removeprefix(f"{r.agent.model}: ") for r, error in zip(results, errors)}
+    if len(causes) == 1:  # one cause for all, such as a server that cannot be reached
+        return f"{causes.pop()} (all {len(results)} reference models)"
     return f"all {len(results)} reference models failed: " + "; ".join(errors)
