@@ -330,3 +330,27 @@ def test_verbose_logs_each_request_with_the_key_redacted(groq_server: GroqServer
     assert "-> 200 in" in stderr
     assert "gsk_very_secret" not in stderr
     assert proc.stdout == b"agg/x answers: q\n"
+
+
+def test_no_stdin_leaves_piped_input_alone(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
+    proc = run_moa(["ask", "--no-stdin", *REFS, "just this"], moa_env, stdin=b"the rest of a shell loop\n")
+    assert proc.returncode == 0, proc.stderr
+    assert groq_server.requests[0].messages[-1]["content"] == "just this"
+
+
+def test_stdin_that_is_not_a_pipe_or_file_is_not_waited_on(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    import socket
+
+    left, right = socket.socketpair()  # what a scheduler may leave on stdin: open, never written
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "moa_cli", "ask", *REFS, "q"],
+            stdin=left, capture_output=True, env=moa_env, timeout=20,
+        )
+    finally:
+        left.close()
+        right.close()
+    assert proc.returncode == 0, proc.stderr
+    assert groq_server.requests[0].messages[-1]["content"] == "q"

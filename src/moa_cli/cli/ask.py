@@ -28,6 +28,7 @@ def ask(
     show_reasoning: bool = opt.SHOW_REASONING,
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress on stderr, errors only."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print every request it would send; send none."),
+    no_stdin: bool = typer.Option(False, "--no-stdin", help="Do not read stdin (in shell loops)."),
 ) -> None:
     """Ask the references, then stream the aggregated answer.
 
@@ -63,5 +64,6 @@ def ask(
         show_reasoning=show_reasoning,
         quiet=quiet,
         dry_run=dry_run,
+        no_stdin=no_stdin,
     )
     raise typer.Exit(run_ask(options))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
-from moa_cli.cli.inputs import read_question
+from moa_cli.cli.inputs import piped_stdin, read_question
 from moa_cli.cli.options import ModelFlags
 from moa_cli.cli.turns import (
     EXIT_FAILED,
@@ -51,6 +51,7 @@ class AskOptions:
     show_reasoning: bool = False
     quiet: bool = False
     dry_run: bool = False
+    no_stdin: bool = False
 
 
 def renderer_factory(options: AskOptions, request: MoaRequest, run: MoaRun) -> Callable[[], Renderer]:
@@ -135,8 +136,7 @@ def run_ask(options: AskOptions) -> int:
     """Run ``moa ask``; returns the exit code. Every failure is one line on stderr."""
     recording: _Recording | None = None
     try:
-        stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer
-        question, warnings = read_question(options.question, stdin)
+        question, warnings = read_question(options.question, None if options.no_stdin else piped_stdin())
         settings = resolve_settings(options.flags)
         if options.dry_run:
             return _dry_run(options, settings, question)

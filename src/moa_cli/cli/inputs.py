@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import sys
 from typing import BinaryIO
 
 from moa_cli.errors import UsageError
@@ -15,6 +18,21 @@ def decode_input(data: bytes) -> tuple[str, bool]:
         return data.decode("utf-8"), False
     except UnicodeDecodeError:
         return data.decode("utf-8", errors="replace"), True
+
+
+def piped_stdin() -> BinaryIO | None:
+    """stdin when something is piped or redirected into it (a pipe or a file), else None.
+
+    A terminal is never read (nobody is typing into a one-shot command), nor is anything else
+    a scheduler may leave open (a socket, a character device), which could block forever.
+    """
+    if sys.stdin is None:
+        return None
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError):
+        return None
+    return sys.stdin.buffer if stat.S_ISFIFO(mode) or stat.S_ISREG(mode) else None
 
 
 def read_question(argument: str | None, stdin: BinaryIO | None) -> tuple[str, list[str]]:
