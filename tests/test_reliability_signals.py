@@ -169,10 +169,10 @@ def test_chat_ctrl_c_in_each_phase_returns_to_the_prompt(groq_server: GroqServer
     assert agents_of(first)["ref/a"][0] == "interrupted" and agents_of(first)["ref/a"][1].startswith("w0 w1 w2 w3 ")
     assert second.answer.startswith("w0 w1 w2 w3 ") and agents_of(second)["agg/x"] == ("interrupted", second.answer)
     assert third.answer == "Third answer."
-    # The unanswered first turn is not history; the partial second answer is.
+    # The unanswered first turn is not history; the partial second answer is, marked as cut short.
     assert groq_server.requests_for("ref/b")[-1].messages == [
         {"role": "user", "content": "second"},
-        {"role": "assistant", "content": second.answer},
+        {"role": "assistant", "content": second.answer + "\n\n[The user stopped this answer here.]"},
         {"role": "user", "content": "third"},
     ]
 

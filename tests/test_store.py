@@ -18,6 +18,7 @@ from moa_cli import store as store_module
 from moa_cli.errors import StoreError
 from moa_cli.events import Agent, AgentResult, MoaResult, Usage
 from moa_cli.migrations import MIGRATIONS, migrate
+from moa_cli.prompts import INTERRUPTED
 from moa_cli.request import Message
 from moa_cli.store import AgentRow, Store, data_dir
 
@@ -227,7 +228,10 @@ def test_interrupted_turn_keeps_its_partial_answer_and_is_in_history(store: Stor
     store.finish_turn(turn, result("The answer so far", status="running"))
     [record] = store.turns(session.id)
     assert (record.status, record.answer) == ("interrupted", "The answer so far")
-    assert store.history(session.id) == [Message("user", "long question"), Message("assistant", "The answer so far")]
+    assert store.history(session.id) == [
+        Message("user", "long question"),
+        Message("assistant", "The answer so far\n\n[The user stopped this answer here.]"),
+    ]
 
 
 CRASH = """
@@ -253,7 +257,7 @@ def test_a_begun_turn_survives_a_crash_and_is_marked_interrupted_once_its_proces
         [turn] = reopened.turns(session.id)
         assert (turn.question, turn.answer, turn.status) == ("Will this survive?", "It will", "interrupted")
         assert turn.error == "moa stopped before the turn finished"
-        assert reopened.history(session.id)[-1] == Message("assistant", "It will")
+        assert reopened.history(session.id)[-1] == Message("assistant", "It will" + INTERRUPTED)
 
 
 def test_a_running_turn_of_a_live_process_stays_running_on_reopen(store: Store, path: Path) -> None:

@@ -25,6 +25,15 @@ the models, or that several answers were combined.
 Responses from models:"""
 
 
+INTERRUPTED = "\n\n[The user stopped this answer here.]"
+"""Ends an interrupted answer when it goes back to the models, so they know it is cut short."""
+
+
+def as_history(answer: str, status: str) -> str:
+    """An answer as the assistant's message in the history sent back to the models."""
+    return answer + INTERRUPTED if status == "interrupted" else answer
+
+
 def with_references(system: str | None, answers: Sequence[str]) -> str:
     """A system prompt carrying ``answers`` as auxiliary context, after the user's own ``system``."""
     numbered = "\n\n".join(f"{i}. {answer.strip()}" for i, answer in enumerate(answers, 1))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from moa_cli.errors import StoreError
 from moa_cli.migrations import migrate, transaction
 from moa_cli.paths import data_dir
+from moa_cli.prompts import as_history
 from moa_cli.request import Message
 
 if TYPE_CHECKING:
@@ -303,11 +304,11 @@ class Store:
         """
         with self._guard("read"):
             rows = self._db.execute(
-                "SELECT question, answer FROM turns WHERE session_id = ? AND answer != '' AND NOT retried"
+                "SELECT question, answer, status FROM turns WHERE session_id = ? AND answer != '' AND NOT retried"
                 " ORDER BY seq",
                 (session_id,),
             ).fetchall()
-        return [message for q, a in rows for message in (Message("user", q), Message("assistant", a))]
+        return [m for q, a, status in rows for m in (Message("user", q), Message("assistant", as_history(a, status)))]
 
     def search(self, text: str, limit: int = 20) -> list[SearchHit]:
         """Turns whose question or answer has every word of ``text``, best match first.

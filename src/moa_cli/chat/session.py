@@ -12,6 +12,7 @@ from moa_cli.config import Config, Settings
 from moa_cli.engine import MoaRun
 from moa_cli.errors import StoreError, UsageError
 from moa_cli.events import MoaResult
+from moa_cli.prompts import as_history
 from moa_cli.providers.router import ProviderRouter
 from moa_cli.recorder import NoRecorder, TurnRecorder
 from moa_cli.request import Message, ModelSpec
@@ -129,5 +130,6 @@ class ChatSession:
         try:
             return await drive(run, [record, draw])
         finally:
-            if run.result.answer:
-                self.history += [Message("user", question), Message("assistant", run.result.answer)]
+            if answer := run.result.answer:
+                reply = as_history(answer, run.result.status)
+                self.history += [Message("user", question), Message("assistant", reply)]
