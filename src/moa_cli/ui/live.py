@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import time
 
-from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.constrain import Constrain
 from rich.live import Live
 from rich.markdown import Markdown
 from rich.panel import Panel
@@ -144,7 +145,9 @@ class PanelGrid:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         if not self.panels:
             return
-        width = options.max_width
+        # Two columns spare: a ^C echoed by the terminal after a full-width last line would wrap,
+        # and the live region would then erase one line too few when it is taken down.
+        width = options.max_width - 2
         columns = max(1, min(len(self.panels), width // self.min_width))
         rows = math.ceil(len(self.panels) / columns)
         height = max(5, min(12, (console.height - 4) // rows))
@@ -192,9 +195,9 @@ class LiveRenderer:
         )
         self.live.start()
 
-    def _renderable(self) -> Group:
+    def _renderable(self) -> RenderableType:
         if self.aggregator is None:
-            return Group(PanelGrid(self.layer_panels))
+            return PanelGrid(self.layer_panels)
         parts: list[object] = []
         if self.show_reasoning and self.reasoning and not self.answer.parts:
             tail = strip_controls("".join(self.reasoning)[-600:])
@@ -202,7 +205,8 @@ class LiveRenderer:
         parts.append(self.answer)
         if not self.answer.parts:
             parts.append(Spinner("dots", Text(f" {self.aggregator.model} is writing the answer…", style="dim")))
-        return Group(*parts)  # type: ignore[arg-type]
+        # Two columns spare, as in PanelGrid: a code block's full-width last line must not wrap on ^C.
+        return Constrain(Group(*parts), width=self.console.width - 2)  # type: ignore[arg-type]
 
     def handle(self, event: Event) -> None:
         if isinstance(event, TextDelta):
@@ -257,8 +261,10 @@ class LiveRenderer:
         rest = self.answer.take_rest()
         if rest is not None:
             self.console.print(rest)
-        if result.status != "complete":
+        if result.status == "failed":
             self._print_kept_answers(result)
+        elif result.status == "interrupted":  # stopped on purpose: kept in the store, not shown
+            self.console.print(Text("(what arrived is saved: moa sessions show --refs)", style="dim"))
         elif result.elapsed is not None:
             self.console.print()
             self.console.print(Text(run_stats(result), style="dim"))

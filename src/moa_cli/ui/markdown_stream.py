@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.markdown import Markdown
+from rich.segment import Segment
 from rich.text import Text
 
 from moa_cli.ui.sanitize import strip_controls
@@ -71,5 +72,12 @@ class MarkdownStream:
         return markdown if first else Group(Text(), markdown)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        if self._pending.strip():
-            yield Markdown(strip_controls(self._pending), code_theme=self.code_theme)
+        """The unfinished tail; only its last screenful, so a long code block shows its newest lines."""
+        if not self._pending.strip():
+            return
+        markdown = Markdown(strip_controls(self._pending), code_theme=self.code_theme)
+        lines = console.render_lines(markdown, options, pad=False)
+        room = max(console.height - 4, 3)
+        for line in lines[-room:]:
+            yield from line
+            yield Segment.line()
