@@ -46,7 +46,7 @@ class PlainRenderer:
         if self._last and not self._last.endswith("\n"):
             self.out.write("\n")
             self.out.flush()
-        if result.status != "complete":
+        if result.status == "failed":  # interrupted on purpose: stored, not repeated here
             for ref in result.references:
                 if ref.text:  # no answer to aggregate: the references' answers are what the user gets
                     self.err.write(f"--- {ref.agent.label} ({ref.status}) ---\n{self._for_err(ref.text)}\n")
