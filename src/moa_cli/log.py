@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 LOGGER = logging.getLogger("moa")
@@ -53,4 +53,4 @@ async def log_response(response: Any) -> None:
     )
 
 
-HTTP_HOOKS = {"request": [log_request], "response": [log_response]}
+HTTP_HOOKS: dict[str, list[Callable[..., Any]]] = {"request": [log_request], "response": [log_response]}

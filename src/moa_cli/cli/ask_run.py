@@ -106,7 +106,8 @@ class _Recording:
         self.store: Store | None = None
         self.session: SessionInfo | None = None
         if options.continue_last or options.session:
-            self.store = _open_store(options)
+            self.store = _open_store(options)  # raises, rather than None, when a session was asked for
+            assert self.store is not None
             self.session = pick_session(self.store, continue_last=options.continue_last, name=options.session)
 
     def history(self) -> list[Message]:
@@ -148,7 +149,8 @@ def run_ask(options: AskOptions) -> int:
         for warning in warnings:
             sys.stderr.write(f"moa: warning: {warning}\n")
         run = MoaRun(request, provider)
-        builders = [partial(recording.recorder, run), renderer_factory(options, request, run)]
+        record = partial(recording.recorder, run)
+        builders: list[Callable[[], Renderer]] = [record, renderer_factory(options, request, run)]
         start_collecting()
         result = run_cancellable(_ask(run, builders, provider))
     except MoaError as exc:

@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from moa_cli.cli.options import ModelFlags
@@ -136,7 +137,7 @@ class _Feed:
         self.ready: dict[int, Renderer] = {}
         self.missed: list[Event] = []
         for position, build in enumerate(builds):
-            build.add_done_callback(lambda done, position=position: self.arrived(position, done))
+            build.add_done_callback(partial(self.arrived, position))
 
     def handle(self, event: Event) -> None:
         for consumer in self.ready.values():
@@ -181,9 +182,9 @@ async def drive(run: MoaRun, builders: Sequence[Callable[[], Renderer]]) -> MoaR
                 feed.arrived(position, build)  # its callback may not have run if the run ended first
         for consumer in feed.consumers():
             consumer.close(run.result)
-    failed = [b.exception() for b in builds if b.done() and not b.cancelled() and b.exception()]
-    if failed:
-        raise failed[0]  # a front end that could not be built: a bug, and not to be silent
+    for build in builds:
+        if build.done() and not build.cancelled() and (failure := build.exception()) is not None:
+            raise failure  # a front end that could not be built: a bug, and not to be silent
     return run.result
 
 
