@@ -170,14 +170,12 @@ class LiveRenderer:
     def __init__(
         self,
         console: Console,
-        result: MoaResult,
         *,
         layers: int = 1,
         show_reasoning: bool = False,
         refresh_per_second: float = 8,
     ) -> None:
         self.console = console
-        self.result = result
         self.layers = layers
         self.show_reasoning = show_reasoning
         self.panels: dict[Agent, ReferencePanel] = {}
@@ -220,20 +218,20 @@ class LiveRenderer:
                 self.reasoning.append(event.text)
             return
         if isinstance(event, AgentStarted):
-            self._started(event.agent)
+            self._started(event)
         elif isinstance(event, AgentRetrying) and event.agent in self.panels:
             self.panels[event.agent].note = strip_controls(f"{event.reason}\nretrying in {event.wait:.2g}s")
         elif isinstance(event, AgentDone | AgentFailed):
             if (panel := self.panels.get(event.result.agent)) is not None:
                 panel.note = ""
 
-    def _started(self, agent: Agent) -> None:
+    def _started(self, event: AgentStarted) -> None:
+        agent = event.agent
         if agent.role == "reference":
             if self.layer_panels and self.layer_panels[0].result.agent.layer != agent.layer:
                 self._print_layer_summary()
             if agent not in self.panels:
-                result = next(r for r in self.result.references if r.agent == agent)
-                self.panels[agent] = ReferencePanel(result, self.show_reasoning)
+                self.panels[agent] = ReferencePanel(event.result, self.show_reasoning)
                 self.layer_panels.append(self.panels[agent])
         else:
             self._print_layer_summary()
