@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -147,7 +148,7 @@ def _providers(value: object) -> Mapping[str, ProviderConfig]:
     for name, table in value.items():
         if not checks.BARE.fullmatch(name):
             raise Problem((name,), "is not a usable provider name (letters, digits, - and _)")
-        merged[name] = within((name,), lambda t, n=name: _provider(n, t), table)
+        merged[name] = within((name,), partial(_provider, name), table)
     return MappingProxyType(merged)
 
 
