@@ -19,6 +19,7 @@ from moa_cli.cli.ask import ask  # noqa: E402
 from moa_cli.cli.chat import chat  # noqa: E402
 from moa_cli.cli.keys import app as keys_app  # noqa: E402
 from moa_cli.cli.models import models  # noqa: E402
+from moa_cli.cli.serve import serve  # noqa: E402
 from moa_cli.cli.sessions import app as sessions_app  # noqa: E402
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.command()(chat)
 app.add_typer(sessions_app, name="sessions")
 app.command()(models)
 app.add_typer(keys_app, name="keys")
+app.command()(serve)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,168 @@
+"""The one door from ``moa serve`` into :mod:`moa_cli.cli`: settings, provider, requests, recording.
+
+Every import of ``moa_cli.cli`` in the server is here, so moving to another turn-driving layer
+changes this file only. The rest of :mod:`moa_cli.serve` sees :class:`Mixtures` and :class:`Turn`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TextIO
+
+from moa_cli.cli.options import ModelFlags
+from moa_cli.cli.turns import build_request, drive, make_provider, resolve_settings, start_collecting
+from moa_cli.config import Settings, load_config
+from moa_cli.engine import MoaRun
+from moa_cli.errors import MoaError, StoreError
+from moa_cli.events import Event, MoaResult
+from moa_cli.serve.protocol import ChatRequest, Conversation
+from moa_cli.serve.sessions import SessionIndex
+from moa_cli.ui.base import Renderer
+
+DEFAULT_ID = "moa"
+PRESET_PREFIX = "moa/"
+
+
+class Mixtures:
+    """The mixtures on offer: the configured one as ``moa``, each preset NAME as ``moa/NAME``.
+
+    Built once at start-up; a config error or a missing key for ``moa`` raises :class:`MoaError`.
+    """
+
+    def __init__(self, preset: str | None = None, err: TextIO | None = None) -> None:
+        self.err = err or sys.stderr
+        self.config = load_config()
+        self.default_preset = preset
+        default = resolve_settings(ModelFlags(preset=preset), self.config)
+        self.provider = make_provider(default)
+        self.sessions = SessionIndex()
+        self.settings = {DEFAULT_ID: default}
+        for name in self.config.presets:
+            settings = resolve_settings(ModelFlags(preset=name), self.config)
+            self.settings[PRESET_PREFIX + name] = settings
+            try:
+                self.provider.check(spec.model for spec in (*settings.references, settings.aggregator))
+            except MoaError as exc:
+                self.err.write(f"moa: warning: {PRESET_PREFIX}{name} will fail: {exc}\n")
+        start_collecting()  # collection was off for the CLI's start-up; a server runs for long
+
+    def ids(self) -> list[str]:
+        return list(self.settings)
+
+    def describe(self, model_id: str) -> dict[str, Any]:
+        """Who answers for ``model_id``: its references, aggregator and layers."""
+        settings = self.settings[model_id]
+        return {
+            "references": [spec.model for spec in settings.references],
+            "aggregator": settings.aggregator.model,
+            "layers": settings.layers,
+        }
+
+    def start(self, chat: ChatRequest) -> Turn:
+        """A turn answering ``chat``; KeyError for an unknown model, MoaError for unusable values."""
+        if chat.model not in self.settings:
+            raise KeyError(chat.model)
+        preset = self.default_preset if chat.model == DEFAULT_ID else chat.model.removeprefix(PRESET_PREFIX)
+        conversation = chat.conversation
+        flags = ModelFlags(
+            preset=preset, temperature=chat.temperature, max_tokens=chat.max_tokens, system=conversation.system
+        )
+        settings = resolve_settings(flags, self.config)
+        request, _ = build_request(settings, conversation.question, conversation.history)
+        run = MoaRun(request, self.provider)
+        return Turn(run, settings, lambda: self._recorder(run, settings, conversation))
+
+    def _recorder(self, run: MoaRun, settings: Settings, conversation: Conversation) -> Renderer:
+        """Stores the turn in the session its conversation continues (run in a worker thread)."""
+        from moa_cli.recorder import NoRecorder, TurnRecorder
+        from moa_cli.store import Store
+
+        store: Store | None = None
+        try:
+            store = Store.open()
+            session_id = self.sessions.find(store, conversation) or store.create_session().id
+            recorder = TurnRecorder(store, session_id, run.result, settings, err=self.err)
+        except StoreError as exc:
+            if store is not None:
+                store.close()
+            self.err.write(f"moa: warning: a turn was not saved: {exc}\n")
+            return NoRecorder()
+        return _Recording(recorder, store, lambda answer: self.sessions.remember(conversation, answer, session_id))
+
+    async def aclose(self) -> None:
+        await self.provider.aclose()
+
+
+class _Recording:
+    """A turn's recorder and its own store connection, closed with it; a complete answer is remembered."""
+
+    def __init__(self, recorder: Renderer, store: Any, remember: Callable[[str], None]) -> None:
+        self.recorder, self.store, self.remember = recorder, store, remember
+
+    def handle(self, event: Event) -> None:
+        self.recorder.handle(event)
+
+    def close(self, result: MoaResult) -> None:
+        try:
+            self.recorder.close(result)
+        finally:
+            self.store.close()
+        if result.status == "complete":
+            self.remember(result.answer)
+
+
+class _Sink:
+    """Passes the run's events to :meth:`Turn.events`; None marks the end."""
+
+    def __init__(self, queue: asyncio.Queue[Event | None]) -> None:
+        self.queue = queue
+
+    def handle(self, event: Event) -> None:
+        self.queue.put_nowait(event)
+
+    def close(self, result: MoaResult) -> None:
+        self.queue.put_nowait(None)
+
+
+class Turn:
+    """One answer being made. Iterate :meth:`events` once; :meth:`stop` cancels the run at once."""
+
+    def __init__(self, run: MoaRun, settings: Settings, recorder: Callable[[], Renderer]) -> None:
+        self.run = run
+        self.settings = settings
+        self._recorder = recorder
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._task: asyncio.Future[MoaResult] | None = None
+
+    @property
+    def result(self) -> MoaResult:
+        return self.run.result
+
+    async def events(self) -> AsyncIterator[Event]:
+        """The engine's events as they come, the session store fed alongside (as ``moa ask`` does)."""
+        sink = _Sink(self._queue)
+        self._task = task = asyncio.ensure_future(drive(self.run, [self._recorder, lambda: sink]))
+        task.add_done_callback(lambda _: self._queue.put_nowait(None))  # even if drive itself failed
+        try:
+            while (event := await self._queue.get()) is not None:
+                yield event
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if not task.cancelled() and (failure := task.exception()) is not None:
+            raise failure
+
+    def stop(self) -> None:
+        """Cancel the run: its open requests are closed, and what arrived is stored as interrupted."""
+        if self._task is not None:
+            self._task.cancel()
+
+    def finish_reason(self) -> str:
+        """``length`` when the aggregator used all the tokens it was allowed, else ``stop``."""
+        aggregator = self.result.aggregator
+        _, max_tokens, _ = self.run.request.settings_for(self.run.request.aggregator)
+        if aggregator and aggregator.usage and aggregator.usage.completion_tokens >= max_tokens:
+            return "length"
+        return "stop"
