@@ -116,6 +116,8 @@ class RecordedRequest:
     """perf_counter() when the first reasoning/content token chunk was written."""
     last_byte_sent_at: float | None = None
     """perf_counter() when the last byte of the response was written."""
+    hung_up_at: float | None = None
+    """perf_counter() when a write failed because the client had closed the connection."""
 
     @property
     def stream(self) -> bool:
@@ -361,6 +363,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._complete(record, behavior)
         except _Stopped:
             self.close_connection = True
+        except OSError:
+            record.hung_up_at = time.perf_counter()  # the client closed the connection mid-answer
+            raise
 
     def _unknown_url(self, method: str) -> None:
         self._send_json(
