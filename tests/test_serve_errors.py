@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -151,3 +152,13 @@ def test_serve_with_a_token_answers_only_requests_that_carry_it(
         assert not groq_server.requests
         right = openai.OpenAI(base_url=url, api_key="s3cret", max_retries=0)
         assert ask(right).choices[0].message.content == f"{AGGREGATOR} answers: Why is the sky blue?"
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line(moa_env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run_moa(["serve", "--port", str(port)], moa_env)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [f"moa: error: cannot listen on 127.0.0.1:{port}: Address already in use"]
