@@ -162,3 +162,11 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(moa_env: dict[str, str]) -> 
         proc = run_moa(["serve", "--port", str(port)], moa_env)
     assert proc.returncode == 1
     assert proc.stderr.decode().splitlines() == [f"moa: error: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+def test_serve_without_a_key_for_its_models_refuses_to_start(moa_env: dict[str, str]) -> None:
+    env = {name: value for name, value in moa_env.items() if name != "GROQ_API_KEY"}
+    proc = run_moa(["serve", "--port", "0"], env)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.decode().splitlines()
+    assert line.startswith("moa: error: GROQ_API_KEY is not set")

@@ -46,7 +46,6 @@ class Mixtures:
                 self.provider.check(spec.model for spec in (*settings.references, settings.aggregator))
             except MoaError as exc:
                 self.err.write(f"moa: warning: {PRESET_PREFIX}{name} will fail: {exc}\n")
-        start_collecting()  # collection was off for the CLI's start-up; a server runs for long
 
     def ids(self) -> list[str]:
         return list(self.settings)
@@ -93,6 +92,11 @@ class Mixtures:
 
     async def aclose(self) -> None:
         await self.provider.aclose()
+
+
+def collect_garbage() -> None:
+    """Turn garbage collection back on: the CLI turns it off for its start-up, and a server runs long."""
+    start_collecting()
 
 
 class _Recording:

@@ -46,12 +46,13 @@ def run_server(options: ServeOptions, err: TextIO | None = None) -> int:
             f"your API keys; set --token or {TOKEN_ENV}, or bind 127.0.0.1",
             EXIT_USAGE,
         )
-    from moa_cli.serve.mixture import Mixtures
+    from moa_cli.serve.mixture import Mixtures, collect_garbage
 
     try:
         mixtures = Mixtures(options.preset, err)
     except MoaError as exc:
         return _fail(err, str(exc), exc.exit_code)
+    collect_garbage()
     try:
         sock = _bind(options.host, options.port)
     except OSError as exc:
