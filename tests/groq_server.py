@@ -605,6 +605,14 @@ class GroqServer:
                 self._behaviors[model] = behavior
                 self._fail_counts.pop(model, None)
 
+    def reset(self) -> None:
+        """Forget every behaviour, fail count and recorded request: for a server shared by tests."""
+        with self._lock:
+            self._behaviors.clear()
+            self.default = Behavior()
+            self._fail_counts.clear()
+            self.requests.clear()
+
     def model_ids(self) -> list[str]:
         with self._lock:
             return list(self._behaviors)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,10 +29,33 @@ def write_config(env: dict[str, str], text: str = CONFIG) -> None:
     path.write_text(text)
 
 
+@pytest.fixture(scope="module")
+def shared_groq_server() -> Iterator[GroqServer]:
+    with GroqServer() as server:
+        yield server
+
+
 @pytest.fixture
-def server(moa_env: dict[str, str]) -> Iterator[ServeProcess]:
-    write_config(moa_env)
-    with ServeProcess(moa_env) as process:
+def groq_server(shared_groq_server: GroqServer) -> GroqServer:
+    """This module's one local Groq server, reset for each test: one `moa serve` serves them all."""
+    shared_groq_server.reset()
+    return shared_groq_server
+
+
+@pytest.fixture(scope="module")
+def server(shared_groq_server: GroqServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    """`moa serve` with CONFIG, started once per module (each start costs a second or more)."""
+    tmp = tmp_path_factory.mktemp("serve")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GROQ_", "MOA_", "XDG_"))}
+    env.update(
+        GROQ_API_KEY="test-key",
+        GROQ_BASE_URL=shared_groq_server.base_url,
+        XDG_CONFIG_HOME=str(tmp / "config"),
+        XDG_DATA_HOME=str(tmp / "data"),
+        HOME=str(tmp / "home"),
+    )
+    write_config(env)
+    with ServeProcess(env) as process:
         yield process
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import httpx
 import openai
@@ -11,19 +10,16 @@ import pytest
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
 from serve_process import ServeProcess
-from test_serve import AGGREGATOR, REFERENCES, ask, write_config
-
-
-@pytest.fixture
-def server(moa_env: dict[str, str]) -> Iterator[ServeProcess]:
-    write_config(moa_env)
-    with ServeProcess(moa_env) as process:
-        yield process
-
-
-@pytest.fixture
-def client(server: ServeProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=20)
+from test_serve import (  # noqa: F401 - fixtures: one `moa serve` for the module
+    AGGREGATOR,
+    REFERENCES,
+    ask,
+    client,
+    groq_server,
+    server,
+    shared_groq_server,
+    write_config,
+)
 
 
 def error_of(response: httpx.Response) -> dict[str, object]:
