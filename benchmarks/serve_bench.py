@@ -113,7 +113,7 @@ def latency(env: dict[str, str], server: GroqServer, runs: int) -> None:
     port = free_port()
     proc, _, _ = start_serve(env, port)
     url = f"http://127.0.0.1:{port}/v1"
-    samples: dict[str, list[float]] = {k: [] for k in ("serve emit", "ask emit", "serve hop", "ask hop", "serve in")}
+    samples: dict[str, list[float]] = {k: [] for k in ("serve emit", "ask emit", "serve hop", "ask hop", "serve in", "ask in")}
     try:
         stream_once(url)  # warm-up
         run_piped([*MOA, "ask", QUESTION], env)
@@ -131,13 +131,15 @@ def latency(env: dict[str, str], server: GroqServer, runs: int) -> None:
             refs, (agg,) = by_model(server.requests[start:], REFERENCES), by_model(server.requests[start:], [AGG])
             samples["ask emit"].append(result.first_byte - agg.first_token_sent_at)  # type: ignore[operator]
             samples["ask hop"].append(agg.received_at - max(r.last_byte_sent_at for r in refs))  # type: ignore[type-var]
+            samples["ask in"].append(min(r.received_at for r in refs) - result.started)
     finally:
         stop(proc)
     m = {k: statistics.median(v) for k, v in samples.items()}
     print(f"first aggregator token sent → client: serve {ms(m['serve emit'])}, ask (stdout) {ms(m['ask emit'])}; "
           f"difference {ms(abs(m['serve emit'] - m['ask emit']))} (n={runs})")
     print(f"last reference byte → aggregator request: serve {ms(m['serve hop'])}, ask {ms(m['ask hop'])}")
-    print(f"client request sent → first reference request received: serve {ms(m['serve in'])}")
+    print(f"request → first reference request received: serve {ms(m['serve in'])} (from the client's request); "
+          f"ask {ms(m['ask in'])} (from process start)")
 
 
 async def _streams(url: str, n: int) -> list[str]:
