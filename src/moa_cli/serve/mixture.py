@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from moa_cli.cli.options import ModelFlags
 from moa_cli.cli.turns import build_request, drive, make_provider, resolve_settings, start_collecting
@@ -20,6 +20,9 @@ from moa_cli.events import Event, MoaResult
 from moa_cli.serve.protocol import ChatRequest, Conversation
 from moa_cli.serve.sessions import SessionIndex
 from moa_cli.ui.base import Renderer
+
+if TYPE_CHECKING:
+    from moa_cli.store import Store
 
 DEFAULT_ID = "moa"
 PRESET_PREFIX = "moa/"
@@ -78,7 +81,7 @@ class Mixtures:
         from moa_cli.recorder import NoRecorder, TurnRecorder
         from moa_cli.store import Store
 
-        store: Store | None = None
+        store = None
         try:
             store = Store.open()
             session_id = self.sessions.find(store, conversation) or store.create_session().id
@@ -102,7 +105,7 @@ def collect_garbage() -> None:
 class _Recording:
     """A turn's recorder and its own store connection, closed with it; a complete answer is remembered."""
 
-    def __init__(self, recorder: Renderer, store: Any, remember: Callable[[str], None]) -> None:
+    def __init__(self, recorder: Renderer, store: Store, remember: Callable[[str], None]) -> None:
         self.recorder, self.store, self.remember = recorder, store, remember
 
     def handle(self, event: Event) -> None:
