@@ -81,7 +81,7 @@ class Mixtures:
         from moa_cli.recorder import NoRecorder, TurnRecorder
         from moa_cli.store import Store
 
-        store = None
+        store: Store | None = None
         try:
             store = Store.open()
             session_id = self.sessions.find(store, conversation) or store.create_session().id
