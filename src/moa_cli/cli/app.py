@@ -9,6 +9,7 @@ from moa_cli.cli.ask import ask
 from moa_cli.cli.chat import chat
 from moa_cli.cli.keys import app as keys_app
 from moa_cli.cli.models import models
+from moa_cli.cli.serve import serve
 from moa_cli.cli.sessions import app as sessions_app
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.command()(chat)
 app.add_typer(sessions_app, name="sessions")
 app.command()(models)
 app.add_typer(keys_app, name="keys")
+app.command()(serve)
 
 
 def _version(value: bool) -> None:
