@@ -138,10 +138,20 @@ def test_find_session_takes_an_exact_id_a_name_or_a_unique_prefix_of_four_or_mor
     assert (one.id, two.id) == ("abcd1111", "abcd2222")
     assert store.find_session("abcd1111") == one
     assert store.find_session("work") == one
-    assert store.find_session("abcd2") == two
+    found = store.find_session("abcd2")
+    assert found is not None and found.id == two.id and found.by_prefix  # the caller can say so
+    assert not store.find_session("abcd1111").by_prefix  # type: ignore[union-attr]
     assert store.find_session("abcd") is None  # ambiguous
     assert store.find_session("abc") is None  # too short
     assert store.find_session("nope") is None
+
+
+def test_a_session_name_wins_over_another_sessions_id(store: Store) -> None:
+    first = store.create_session()
+    second = store.create_session(first.id)  # named like the first one's id
+    assert store.find_session(first.id) == second
+    by_prefix = store.find_session(first.id[:5])
+    assert by_prefix is not None and by_prefix.id == first.id
 
 
 def test_a_taken_or_empty_session_name_is_refused(store: Store) -> None:

@@ -74,5 +74,9 @@ class ProviderError(MoaError):
         self.retry_after = retry_after
 
 
+class UnsafePathError(MoaError):
+    """Raised when a data directory or file belongs to another user or others can write it."""
+
+
 class StoreError(MoaError):
     """Raised when the session database cannot be opened, read or written; the file is left as it was."""

@@ -114,7 +114,12 @@ def m003_retried(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE turns ADD COLUMN retried INTEGER NOT NULL DEFAULT 0")
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_search, m003_retried)
+def m004_process_marker(db: sqlite3.Connection) -> None:
+    """A running turn's process is known by its start marker too, not its pid alone (see ``liveness``)."""
+    db.execute("ALTER TABLE turns ADD COLUMN marker TEXT")
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_search, m003_retried, m004_process_marker)
 
 
 def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> None:

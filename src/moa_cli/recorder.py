@@ -1,5 +1,5 @@
-"""Stores a turn as it happens: the question before any request leaves, the answer so far every
-second, and everything at the end.
+"""Stores a turn as it happens: the question before any request leaves, each reference's answer
+the moment it ends, the aggregator's answer so far every second, and everything again at the end.
 
 The recorder is one more consumer of engine events, beside the front end.
 """
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from moa_cli.errors import StoreError
-from moa_cli.events import AgentStarted, Event, MoaResult, TextDelta
+from moa_cli.events import AgentDone, AgentFailed, AgentStarted, Event, MoaResult, TextDelta
 from moa_cli.settings import Settings, record
 from moa_cli.store import Store
 from moa_cli.ui.sanitize import strip_controls
@@ -57,7 +57,9 @@ class TurnRecorder:
         self.turn_id = self.store.begin_turn(session_id, self.partial.question, record(settings))
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, TextDelta) and event.agent.role == "aggregator":
+        if isinstance(event, AgentDone | AgentFailed) and event.result.agent.role == "reference":
+            self._guard(self.store.save_agent, self.turn_id, event.result)
+        elif isinstance(event, TextDelta) and event.agent.role == "aggregator":
             now = time.monotonic()
             if now - self._last_save >= self.every:
                 self._last_save = now

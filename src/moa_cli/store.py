@@ -14,16 +14,18 @@ import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from moa_cli.errors import StoreError
+from moa_cli.errors import StoreError, UnsafePathError
+from moa_cli.liveness import alive, own_marker
 from moa_cli.migrations import migrate, transaction
-from moa_cli.paths import data_dir
+from moa_cli.paths import check_private, data_dir, private_dir, private_file
 from moa_cli.prompts import as_history
+from moa_cli.records import AgentRow, SearchHit, SessionInfo, TurnRecord
 from moa_cli.request import Message
 
 if TYPE_CHECKING:
@@ -41,68 +43,6 @@ SNIPPET_MARKS = ("[", "]")
 FINAL_STATUSES = ("complete", "failed", "interrupted")
 
 
-@dataclass(frozen=True)
-class SessionInfo:
-    """A session as listed: ``title`` is its name, else the first line of its first question."""
-
-    id: str
-    name: str | None
-    created: str
-    updated: str
-    turns: int
-    title: str
-
-
-@dataclass(frozen=True)
-class AgentRow:
-    """One agent's output in a turn; ``latency`` and ``first_token_latency`` are in seconds."""
-
-    layer: int
-    role: str
-    model: str
-    text: str
-    reasoning: str
-    status: str
-    error: str | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    latency: float | None
-    index: int = 0
-    first_token_latency: float | None = None
-
-
-@dataclass(frozen=True)
-class TurnRecord:
-    """One question and its answer; ``agents`` is filled by ``Store.turns(..., with_agents=True)``."""
-
-    id: int
-    session_id: str
-    seq: int
-    question: str
-    answer: str
-    status: str
-    error: str | None
-    aggregator: str | None
-    settings: dict[str, Any]
-    started: str
-    finished: str | None
-    elapsed: float | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    agents: tuple[AgentRow, ...] = ()
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """A turn matching a search; ``snippet`` is one line with matches between ``SNIPPET_MARKS``."""
-
-    session_id: str
-    turn_id: int
-    seq: int
-    title: str
-    snippet: str
-
-
 _SESSION_SELECT = """
     SELECT s.id, s.name, s.created, s.updated,
         (SELECT count(*) FROM turns t WHERE t.session_id = s.id),
@@ -114,6 +54,8 @@ _TURN_SELECT = """
         started, finished, elapsed, prompt_tokens, completion_tokens
     FROM turns
 """
+_INSERT_AGENT = """INSERT INTO agent_outputs (turn_id, layer, role, idx, model, status, error, prompt_tokens,
+    completion_tokens, latency, first_token_latency, text, reasoning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
 class Store:
@@ -127,17 +69,23 @@ class Store:
     def open(cls, path: Path | None = None, env: Mapping[str, str] = os.environ) -> Store:
         """Opens (creating if needed) and migrates the database; ``path`` defaults to ``data_dir(env)/moa.db``.
 
-        Turns left ``running`` by a process that no longer exists are marked ``interrupted``.
+        Turns left ``running`` by a process that no longer exists are marked ``interrupted``. A
+        directory or file another user owns or others can write is refused (see ``check_private``).
         """
         path = Path(path) if path is not None else data_dir(env) / DB_NAME
         db: sqlite3.Connection | None = None
         try:
-            _create_private(path)
+            private_dir(path.parent)
+            private_file(path)
+            for companion in ("-wal", "-shm"):
+                check_private(path.with_name(path.name + companion))
             db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA synchronous = NORMAL")  # WAL: a crashed process loses nothing; no fsync per commit
             migrate(db)
             _recover_orphans(db)
+        except UnsafePathError as exc:
+            raise StoreError(str(exc)) from None
         except (OSError, sqlite3.Error, StoreError) as exc:
             if db is not None:
                 db.close()
@@ -176,18 +124,25 @@ class Store:
         return SessionInfo(session_id, name, now, now, 0, name or EMPTY_TITLE)
 
     def find_session(self, id_or_name: str) -> SessionInfo | None:
-        """The session with this exact id, else this exact name, else the one id starting with it (4+ chars)."""
+        """The session with this name, else this id, else the one id starting with it (4+ characters).
+
+        A name is a name: an id, even another session's whole id, only matches when no session
+        has that name. A session found by an id prefix says so (``by_prefix``).
+        """
         with self._guard("read"):
             row = self._db.execute(
-                _SESSION_SELECT + " WHERE s.id = :key OR s.name = :key ORDER BY s.id = :key DESC LIMIT 1",
+                _SESSION_SELECT + " WHERE s.name = :key OR s.id = :key ORDER BY s.name = :key DESC LIMIT 1",
                 {"key": id_or_name},
             ).fetchone()
-            if row is None and len(id_or_name) >= PREFIX_MIN:
+            if row is not None:
+                return _session(row)
+            if len(id_or_name) >= PREFIX_MIN:
                 rows = self._db.execute(
                     _SESSION_SELECT + " WHERE substr(s.id, 1, length(:key)) = :key LIMIT 2", {"key": id_or_name}
                 ).fetchall()
-                row = rows[0] if len(rows) == 1 else None
-        return _session(row) if row else None
+                if len(rows) == 1:
+                    return replace(_session(rows[0]), by_prefix=True)
+        return None
 
     def last_session(self) -> SessionInfo | None:
         """The most recently updated session."""
@@ -231,8 +186,9 @@ class Store:
                 "SELECT coalesce(max(seq), 0) + 1 FROM turns WHERE session_id = ?", (session_id,)
             ).fetchone()
             cursor = db.execute(
-                "INSERT INTO turns (session_id, seq, question, settings, started, pid) VALUES (?, ?, ?, ?, ?, ?)",
-                (session_id, seq, question, settings_json, now, os.getpid()),
+                "INSERT INTO turns (session_id, seq, question, settings, started, pid, marker)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (session_id, seq, question, settings_json, now, os.getpid(), own_marker()),
             )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -246,6 +202,18 @@ class Store:
         """Checkpoints the answer so far of a running turn, so a crash keeps it."""
         with self._write() as db:
             db.execute("UPDATE turns SET answer = ? WHERE id = ? AND status = 'running'", (result.answer, turn_id))
+
+    def save_agent(self, turn_id: int, result: AgentResult) -> None:
+        """Stores one agent's output the moment it ends, so a crash later in the turn keeps it.
+
+        Replaces the row that agent may have had; :meth:`finish_turn` rewrites them all.
+        """
+        values = _agent_values(turn_id, result)
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM agent_outputs WHERE turn_id = ? AND layer = ? AND role = ? AND idx = ?", values[:4]
+            )
+            db.execute(_INSERT_AGENT, values)
 
     def finish_turn(self, turn_id: int, result: MoaResult) -> None:
         """Records the outcome and every agent's output in one transaction (a ``running`` result is interrupted)."""
@@ -270,12 +238,7 @@ class Store:
                 (now, turn_id),
             )
             db.execute("DELETE FROM agent_outputs WHERE turn_id = ?", (turn_id,))
-            db.executemany(
-                """INSERT INTO agent_outputs (turn_id, layer, role, idx, model, status, error, prompt_tokens,
-                    completion_tokens, latency, first_token_latency, text, reasoning)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                rows,
-            )
+            db.executemany(_INSERT_AGENT, rows)
 
     def turns(self, session_id: str, *, with_agents: bool = False) -> list[TurnRecord]:
         """The session's turns in order, with each agent's output if asked."""
@@ -367,20 +330,10 @@ def _refuse_taken(db: sqlite3.Connection, name: str, session_id: str | None = No
         raise StoreError(f"a session named {name!r} already exists")
 
 
-def _create_private(path: Path) -> None:
-    """Creates the directory (mode 0700) and an empty database file (mode 0600) if they are missing."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    os.close(fd)
-
-
 def _recover_orphans(db: sqlite3.Connection) -> None:
     """Marks ``running`` turns whose process no longer exists as interrupted."""
-    rows = db.execute("SELECT id, pid FROM turns WHERE status = 'running'").fetchall()
-    orphans = [(turn_id,) for turn_id, pid in rows if not _alive(pid)]
+    rows = db.execute("SELECT id, pid, marker FROM turns WHERE status = 'running'").fetchall()
+    orphans = [(turn_id,) for turn_id, pid, marker in rows if not alive(pid, marker)]
     if orphans:
         with transaction(db):
             db.executemany(
@@ -388,20 +341,6 @@ def _recover_orphans(db: sqlite3.Connection) -> None:
                 "finished') WHERE id = ? AND status = 'running'",
                 orphans,
             )
-
-
-def _alive(pid: int | None) -> bool:
-    if os.name == "nt":  # there os.kill(pid, 0) would terminate the process
-        return True
-    if not pid or pid < 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        pass
-    return True
 
 
 def _agent_values(turn_id: int, result: AgentResult) -> tuple[object, ...]:
