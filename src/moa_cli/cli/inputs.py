@@ -9,6 +9,10 @@ from typing import BinaryIO
 
 from moa_cli.errors import UsageError
 
+STDIN_LIMIT = 8 * 1024 * 1024
+"""The most stdin moa reads: 8 MiB is about 2 million tokens, more than any model's context (the
+largest take 1-2 million), so nothing that could be answered is refused; what is longer is
+refused after reading 8 MiB, in milliseconds and with memory bounded, even from ``yes |``."""
 NO_INPUT_HINT = 'no question given; try: moa ask "your question", or pipe text: echo "..." | moa ask'
 
 
@@ -43,7 +47,10 @@ def read_question(argument: str | None, stdin: BinaryIO | None) -> tuple[str, li
     warnings: list[str] = []
     parts: list[str] = []
     if stdin is not None:
-        text, replaced = decode_input(stdin.read())
+        data = stdin.read(STDIN_LIMIT + 1)
+        if len(data) > STDIN_LIMIT:
+            raise UsageError("stdin holds more than 8 MiB; moa reads at most that much (more fits no model's context)")
+        text, replaced = decode_input(data)
         if replaced:
             warnings.append("stdin is not valid UTF-8; undecodable bytes were replaced with U+FFFD")
         if "\x00" in text:
