@@ -38,6 +38,11 @@ reference's single tokens (panels redraw every 125 ms; the aggregator needs whol
 at 1,000 tokens/s a wake-up per token costs twice the CPU. The last reference still running is
 read at full speed, so the aggregator never starts later for it."""
 
+RETRY_WAIT_FLOOR: Final = 1.0
+"""Once the others of a layer are done, a reference waiting to retry is kept only if its wait is
+at most twice what the others took, or this many seconds: a server asking for a minute (503 with
+``Retry-After: 59``) must not hold an answer the others gave in 0.1 s."""
+
 _DEADLINE: Final = object()
 """Put on a layer's queue when its time is up (``ref_timeout`` or the straggler cut-off)."""
 
@@ -112,12 +117,21 @@ class MoaRun:
         running = len(tasks)
         answered = 0
         majority = len(tasks) // 2 + 1
+        retry_at: dict[Agent, float] = {}  # when each reference waiting to retry will send again
+        others_done = layer_start
         try:
             while running:
                 item = await queue.get()
                 if item is _DEADLINE:
                     break
+                if isinstance(item, AgentRetrying):
+                    retry_at[item.agent] = loop.time() + item.wait
+                elif isinstance(item, AgentDone | AgentFailed):
+                    retry_at.pop(item.result.agent, None)
+                else:  # it sends again: no longer waiting
+                    retry_at.pop(item.agent, None)  # type: ignore[attr-defined]
                 if isinstance(item, AgentDone | AgentFailed):
+                    others_done = loop.time()
                     running -= 1
                     answered += isinstance(item, AgentDone)
                     if running == 1:  # the aggregator now waits on this one: read it at full speed
@@ -131,6 +145,17 @@ class MoaRun:
                         cutoff = layer_start + request.straggler_factor * (loop.time() - layer_start)
                         timers.append(loop.call_at(cutoff, queue.put_nowait, _DEADLINE))
                 yield item  # type: ignore[misc]
+                if answered and running and len(retry_at) == running:  # only retries are left
+                    for task, agent_result in tasks.items():
+                        wait = retry_at.get(agent_result.agent, loop.time()) - loop.time()
+                        if wait > max(RETRY_WAIT_FLOOR, 2 * (others_done - layer_start)):
+                            task.cancel()
+                            await asyncio.gather(task, return_exceptions=True)
+                            del retry_at[agent_result.agent]
+                            running -= 1
+                            yield self._left_out(
+                                agent_result, f"still to retry in {wait:.2g}s, after the others were done"
+                            )
             late = [(t, r) for t, r in tasks.items() if not t.done()]
             for task, _ in late:
                 task.cancel()
@@ -160,6 +185,13 @@ class MoaRun:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+
+    def _left_out(self, agent_result: AgentResult, why: str) -> AgentFailed:
+        """``agent_result`` dropped from its layer, ``why`` saying so."""
+        agent_result.status = agent_result.error_kind = "dropped"
+        agent_result.error = f"{agent_result.agent.model}: left out: {why}"
+        agent_result.finished_at = self.clock()
+        return AgentFailed(agent_result)
 
     async def _aggregate(self, answers: list[str]) -> AsyncIterator[Event]:
         request = self.request
