@@ -1,7 +1,8 @@
 """API keys for providers: the environment first, then what ``moa keys set`` stored.
 
 ``moa keys set`` uses the system keyring when the ``keyring`` package is installed and has a
-working backend, else a JSON file readable by the owner only. Keys are never printed.
+working backend, else a JSON file readable by the owner only; a file or directory that another
+user owns or others can write is refused. Keys are never printed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pathlib import Path
 
 from moa_cli.errors import MoaError
 from moa_cli.log import LOGGER
+from moa_cli.paths import check_private, private_dir
 from moa_cli.providers.registry import ProviderConfig
+from moa_cli.redact import remember, remember_url
 
 SERVICE = "moa-cli"
 
@@ -28,6 +31,10 @@ def _keyring():  # type: ignore[no-untyped-def]
     return None if isinstance(keyring.get_keyring(), fail.Keyring) else keyring
 
 
+class CorruptKeysError(MoaError):
+    """Raised when the key file is not the JSON object ``moa keys set`` writes."""
+
+
 class KeyStore:
     """Stored keys, by provider name."""
 
@@ -35,13 +42,23 @@ class KeyStore:
         self.path = path
 
     def _file(self) -> dict[str, str]:
+        check_private(self.path.parent)
+        check_private(self.path)
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
-            raise MoaError(f"cannot read stored keys {self.path}: {exc}") from None
-        return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+        except OSError as exc:
+            raise MoaError(f"cannot read stored keys {self.path}: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise CorruptKeysError(
+                f"stored keys {self.path} are not valid JSON ({exc}); replace them with: moa keys set PROVIDER"
+            ) from None
+        if not isinstance(data, dict):
+            raise CorruptKeysError(
+                f"stored keys {self.path} are not a JSON object; replace them with: moa keys set PROVIDER"
+            )
+        return {k: v for k, v in data.items() if isinstance(v, str)}
 
     def get(self, provider: str) -> tuple[str | None, str]:
         """The stored key for ``provider`` and where it came from."""
@@ -64,8 +81,14 @@ class KeyStore:
                 return "the system keyring"
             except Exception as exc:
                 LOGGER.debug("keyring unavailable, using %s: %s", self.path, exc)
-        keys = {**self._file(), provider: key}
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        where = str(self.path)
+        try:
+            keys = {**self._file(), provider: key}
+        except CorruptKeysError:  # replaced, but kept aside: it may hold keys a person can recover
+            aside = self.path.with_name(self.path.name + ".corrupt")
+            os.replace(self.path, aside)
+            keys, where = {provider: key}, f"{self.path} (the unreadable file is kept as {aside})"
+        private_dir(self.path.parent)
         # Written whole to a new 0600 file, then moved over the old one: never half-written,
         # never readable by others, even for a moment.
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
@@ -77,14 +100,20 @@ class KeyStore:
         except OSError as exc:
             temporary.unlink(missing_ok=True)
             raise MoaError(f"cannot store the key in {self.path}: {exc.strerror or exc}") from None
-        return str(self.path)
+        return where
 
 
 def find_key(config: ProviderConfig, store: KeyStore, env: Mapping[str, str] = os.environ) -> tuple[str | None, str]:
-    """``config``'s key and its source: the environment variable, the key store, or none."""
+    """``config``'s key and its source: the environment variable, the key store, or none.
+
+    The key and the credentials in the provider's URL are remembered, to be kept out of all output.
+    """
+    remember_url(config.base_url or env.get("GROQ_BASE_URL"))
     if config.key_env and (key := env.get(config.key_env)):
+        remember(key)
         return key, f"${config.key_env}"
     key, where = store.get(config.name)
     if key:
+        remember(key)
         return key, where
     return None, "not needed" if config.key_env is None else "missing"

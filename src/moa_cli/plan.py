@@ -13,6 +13,7 @@ from moa_cli.context import estimate_tokens
 from moa_cli.keys import KeyStore, find_key
 from moa_cli.prompts import AGGREGATE_PROMPT, build_messages
 from moa_cli.providers.registry import ProviderConfig, split_model
+from moa_cli.redact import redact_url
 from moa_cli.request import MoaRequest, ModelSpec
 
 
@@ -42,7 +43,7 @@ def build_plan(
         plan_providers.append(
             {
                 "name": name,
-                "url": config.base_url,
+                "url": config.base_url and redact_url(config.base_url),
                 "key": f"{source} (set, redacted)" if key else source,
             }
         )

@@ -2,7 +2,8 @@
 
 Two ``moa`` processes may use the file at once: WAL mode, a busy timeout and short
 ``BEGIN IMMEDIATE`` write transactions. Every sqlite3 error becomes a one-line
-:class:`~moa_cli.errors.StoreError` naming the file. The API key is never given to the store.
+:class:`~moa_cli.errors.StoreError` naming the file. The API key is never given to the store,
+and every key moa knows is removed from answers and errors before they are written (``redact``).
 A :class:`Store` may be opened in one thread and used in another (``moa ask`` opens it in a
 worker while its requests leave), but by one thread at a time.
 """
@@ -26,6 +27,7 @@ from moa_cli.migrations import migrate, transaction
 from moa_cli.paths import check_private, data_dir, private_dir, private_file
 from moa_cli.prompts import as_history
 from moa_cli.records import AgentRow, SearchHit, SessionInfo, TurnRecord
+from moa_cli.redact import scrub
 from moa_cli.request import Message
 
 if TYPE_CHECKING:
@@ -201,7 +203,9 @@ class Store:
     def save_partial(self, turn_id: int, result: MoaResult) -> None:
         """Checkpoints the answer so far of a running turn, so a crash keeps it."""
         with self._write() as db:
-            db.execute("UPDATE turns SET answer = ? WHERE id = ? AND status = 'running'", (result.answer, turn_id))
+            db.execute(
+                "UPDATE turns SET answer = ? WHERE id = ? AND status = 'running'", (scrub(result.answer), turn_id)
+            )
 
     def save_agent(self, turn_id: int, result: AgentResult) -> None:
         """Stores one agent's output the moment it ends, so a crash later in the turn keeps it.
@@ -228,7 +232,7 @@ class Store:
             updated = db.execute(
                 """UPDATE turns SET answer = ?, status = ?, error = ?, aggregator = coalesce(?, aggregator),
                     finished = ?, elapsed = ?, prompt_tokens = ?, completion_tokens = ? WHERE id = ?""",
-                (result.answer, status, result.error, aggregator, now, result.elapsed,
+                (scrub(result.answer), status, _scrub(result.error), aggregator, now, result.elapsed,
                  prompt_tokens, completion_tokens, turn_id),
             )
             if updated.rowcount == 0:
@@ -349,10 +353,15 @@ def _agent_values(turn_id: int, result: AgentResult) -> tuple[object, ...]:
     first_token = None if result.first_token_at is None else result.first_token_at - result.started_at
     return (
         turn_id, agent.layer, agent.role, agent.index, agent.model,
-        "interrupted" if result.status == "running" else result.status, result.error,
+        "interrupted" if result.status == "running" else result.status, _scrub(result.error),
         usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
-        result.elapsed, first_token, result.text, result.reasoning,
+        result.elapsed, first_token, scrub(result.text), scrub(result.reasoning),
     )
+
+
+def _scrub(text: str | None) -> str | None:
+    """``text`` with no key moa knows: a server may echo one in an error."""
+    return None if text is None else scrub(text)
 
 
 def _session(row: tuple[Any, ...]) -> SessionInfo:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TextIO
 
 from moa_cli.events import AgentResult, Event, MoaResult, Usage
 from moa_cli.ui.progress import StderrProgress
+from moa_cli.ui.sanitize import json_text
 
 
 def usage_dict(usage: Usage | None) -> dict[str, Any] | None:
@@ -71,6 +71,5 @@ class JsonRenderer:
         self.progress.handle(event)
 
     def close(self, result: MoaResult) -> None:
-        json.dump(result_dict(result), self.out, ensure_ascii=False, indent=2)
-        self.out.write("\n")
+        self.out.write(json_text(result_dict(result)) + "\n")
         self.out.flush()

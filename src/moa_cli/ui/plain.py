@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from moa_cli.events import Event, MoaResult, ReasoningDelta, TextDelta
+from moa_cli.redact import scrub
 from moa_cli.ui.progress import StderrProgress
 from moa_cli.ui.sanitize import strip_controls
 
@@ -38,7 +39,7 @@ class PlainRenderer:
             self.progress.handle(event)
 
     def _for_err(self, text: str) -> str:
-        return strip_controls(text) if self.err.isatty() else text
+        return strip_controls(text) if self.err.isatty() else scrub(text)
 
     def close(self, result: MoaResult) -> None:
         if self._output_gone:
