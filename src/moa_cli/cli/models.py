@@ -1,4 +1,8 @@
-"""``moa models``: the chat models each provider serves now, which ones moa uses, and which are gone."""
+"""``moa models``: the chat models each provider serves now, which ones moa uses, and which are gone.
+
+Model ids and errors come from servers: they are drawn without control sequences, printed as JSON
+with C1 and bidi controls escaped, and a URL is shown without its credentials.
+"""
 
 from __future__ import annotations
 
@@ -31,11 +35,11 @@ def models(
 ) -> None:
     """List the chat models each configured provider serves, marking those moa uses."""
     import asyncio
-    import json
 
     from moa_cli.app.providers import key_store
     from moa_cli.config import load_config
     from moa_cli.providers.registry import split_model
+    from moa_cli.ui.sanitize import json_text, strip_controls
 
     settings = load_config().resolve(preset)
     uses: dict[str, list[str]] = {}
@@ -65,12 +69,12 @@ def models(
             ],
             "not_served": missing,
         }
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(json_text(data) + "\n")
     else:
         _print_table(answers, uses)
     for item in missing:
         sys.stderr.write(
-            f"moa: warning: {item['model']} ({', '.join(item['used_as'])}) is not served by {item['provider']} "
+            f"moa: warning: {strip_controls(str(item['model']))} ({', '.join(item['used_as'])}) is not served by {item['provider']} "
             "(unknown or decommissioned); change it in your config or with -m/-a\n"
         )
     if answers and all(a.error for a in answers):
@@ -82,14 +86,16 @@ def _full(provider: str, model: str) -> str:
 
 
 def _print_table(answers: list[ProviderModels], uses: dict[str, list[str]]) -> None:
+    from moa_cli.ui.sanitize import strip_controls
+
     for answer in answers:
-        sys.stdout.write(f"{answer.name} ({answer.where})\n")
+        sys.stdout.write(f"{answer.name} ({strip_controls(answer.where)})\n")
         if answer.error:
-            sys.stdout.write(f"  unavailable: {answer.error}\n")
+            sys.stdout.write(f"  unavailable: {' '.join(strip_controls(answer.error).split())}\n")
         for model in answer.models:
             roles = uses.get(_full(answer.name, model), [])
             mark = "*" if roles else " "
-            sys.stdout.write(f"  {mark} {model:<40} {', '.join(roles)}\n".rstrip() + "\n")
+            sys.stdout.write(f"  {mark} {' '.join(strip_controls(model).split()):<40} {', '.join(roles)}".rstrip() + "\n")
 
 
 async def _ask_providers(settings: Settings, keys: KeyStore, used: set[str]) -> list[ProviderModels]:
@@ -98,6 +104,7 @@ async def _ask_providers(settings: Settings, keys: KeyStore, used: set[str]) -> 
     from moa_cli.errors import MissingApiKeyError, ProviderError
     from moa_cli.providers.registry import BUILTIN_PROVIDERS
     from moa_cli.providers.router import ProviderRouter
+    from moa_cli.redact import redact_url
 
     key_for = key_lookup(keys)
     configs = provider_configs(settings)
@@ -109,10 +116,10 @@ async def _ask_providers(settings: Settings, keys: KeyStore, used: set[str]) -> 
     ]
 
     async def one(name: str) -> ProviderModels:
-        answer = ProviderModels(name, configs[name].base_url or name)
+        answer = ProviderModels(name, redact_url(configs[name].base_url or name))
         try:
             provider = router.provider(name)
-            answer.where = provider.where
+            answer.where = redact_url(provider.where)
             answer.models = await provider.list_models()
         except (MissingApiKeyError, ProviderError) as exc:
             answer.error = str(exc)
