@@ -7,7 +7,6 @@ interrupted) and returns to the prompt; Ctrl-C at the prompt says how to quit; C
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,6 +21,7 @@ from rich.text import Text
 from moa_cli.chat.commands import COMMANDS, EXIT, Ask, argument_choices, run_command
 from moa_cli.chat.session import ChatSession
 from moa_cli.errors import MoaError
+from moa_cli.paths import private_dir, private_file
 from moa_cli.ui.sanitize import strip_controls
 
 
@@ -64,8 +64,8 @@ class InputHistory(FileHistory):
     as ``error`` for the REPL to mention, instead of breaking the prompt."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.close(os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
+        private_dir(path.parent)  # another user's, or writable by others: refused
+        private_file(path)
         super().__init__(str(path))
         self.error: OSError | None = None
 

@@ -38,6 +38,5 @@ def list_keys() -> None:
 
     settings = load_config().settings
     store = key_store()
-    for name, config in settings.providers.items():
-        _, source = find_key(config, store)
-        sys.stdout.write(f"{name:<12} {source}\n")
+    lines = [f"{name:<12} {find_key(config, store)[1]}\n" for name, config in settings.providers.items()]
+    sys.stdout.write("".join(lines))  # all or nothing: an unreadable key file is one error line
