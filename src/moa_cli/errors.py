@@ -55,7 +55,7 @@ class ProviderError(MoaError):
     """Raised when a model call fails; ``kind`` says why, in words the CLI can act on.
 
     Kinds: ``auth``, ``model_not_found``, ``too_large``, ``rate_limited``, ``timeout``,
-    ``connection``, ``stream``, ``server``, ``bad_request``.
+    ``connection``, ``address`` (a bad address: not retried), ``stream``, ``server``, ``bad_request``.
     """
 
     def __init__(

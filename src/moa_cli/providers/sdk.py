@@ -24,6 +24,7 @@ import httpx
 from moa_cli.errors import ProviderError
 from moa_cli.events import Usage
 from moa_cli.providers.base import ChatCall, Chunk, Delta, Pace, Retrying
+from moa_cli.providers.connection import describe as describe_connection
 from moa_cli.providers.sse import sse_batches
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -188,7 +189,8 @@ class SdkProvider:
         if isinstance(exc, sdk.APITimeoutError):
             return ProviderError(f"{model}: timed out waiting for {label}", kind="timeout", model=model)
         if isinstance(exc, sdk.APIConnectionError):
-            return ProviderError(f"{model}: cannot connect to {self.where}", kind="connection", model=model)
+            text, kind = describe_connection(exc, self.where)
+            return ProviderError(f"{model}: {text}", kind=kind, model=model)
         if not isinstance(exc, sdk.APIStatusError):
             message = getattr(exc, "message", None) or "error inside the stream"
             return ProviderError(f"{model}: {label} stopped the answer: {message}", kind="stream", model=model)
