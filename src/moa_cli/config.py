@@ -21,6 +21,7 @@ from moa_cli import checks
 from moa_cli.checks import Problem, within
 from moa_cli.errors import ConfigError, UsageError
 from moa_cli.providers.registry import BUILTIN_PROVIDERS, ProviderConfig
+from moa_cli.redact import remember_url
 from moa_cli.settings import DEFAULT_AGGREGATOR, DEFAULT_REFERENCES, SETTINGS, Settings, check_values
 
 __all__ = ["DEFAULT_AGGREGATOR", "DEFAULT_REFERENCES", "Config", "Settings", "config_path", "load_config"]
@@ -108,7 +109,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] = os.environ) -
 # --- the document -----------------------------------------------------------------------------
 
 _PROVIDER_FIELDS: dict[str, checks.Check] = {
-    "base_url": checks.model_id,
+    "base_url": lambda v: _url(v),
     "api_key_env": checks.text,
     "label": checks.text,
     "headers": lambda v: _headers(v),
@@ -117,11 +118,30 @@ _PROVIDER_FIELDS: dict[str, checks.Check] = {
 }
 
 
+def _url(value: object) -> str:
+    """An http:// or https:// address with no spaces or control characters."""
+    if isinstance(value, str):
+        remember_url(value)  # its credentials stay out of the error that may follow
+    if not isinstance(value, str) or not value.strip().lower().startswith(("http://", "https://")):
+        raise checks.invalid("an http:// or https:// URL", value)
+    if not value.strip().isprintable() or " " in value.strip():
+        raise checks.invalid("a URL without spaces or control characters", value)
+    return value.strip()
+
+
+def _header_value(value: object) -> str:
+    """What an HTTP header can carry: printable ASCII, no line break."""
+    text = checks.text(value)
+    if not (text.isascii() and text.isprintable()):
+        raise checks.invalid("printable ASCII (no line breaks or accented letters)", value)
+    return text
+
+
 def _headers(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
         raise checks.invalid("a table of header names to strings", value)
     for name, item in value.items():
-        within((name,), checks.text, item)
+        within((name,), _header_value, item)
     return dict(value)
 
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from moa_cli.errors import MoaError
+from moa_cli.errors import MissingApiKeyError, MoaError
 from moa_cli.log import LOGGER
 from moa_cli.paths import check_private, private_dir
 from moa_cli.providers.registry import ProviderConfig
@@ -103,6 +103,16 @@ class KeyStore:
         return where
 
 
+def _usable(key: str, source: str) -> tuple[str, str]:
+    """``key`` remembered as a secret, if an HTTP header can carry it."""
+    remember(key)
+    if not (key.isascii() and key.isprintable()):
+        raise MissingApiKeyError(
+            f"the key from {source} holds characters a request cannot carry (non-ASCII or a line break)"
+        )
+    return key, source
+
+
 def find_key(config: ProviderConfig, store: KeyStore, env: Mapping[str, str] = os.environ) -> tuple[str | None, str]:
     """``config``'s key and its source: the environment variable, the key store, or none.
 
@@ -110,10 +120,8 @@ def find_key(config: ProviderConfig, store: KeyStore, env: Mapping[str, str] = o
     """
     remember_url(config.base_url or env.get("GROQ_BASE_URL"))
     if config.key_env and (key := env.get(config.key_env)):
-        remember(key)
-        return key, f"${config.key_env}"
+        return _usable(key, f"${config.key_env}")
     key, where = store.get(config.name)
     if key:
-        remember(key)
-        return key, where
+        return _usable(key, where)
     return None, "not needed" if config.key_env is None else "missing"

@@ -74,7 +74,7 @@ def models(
         _print_table(answers, uses)
     for item in missing:
         sys.stderr.write(
-            f"moa: warning: {strip_controls(str(item['model']))} ({', '.join(item['used_as'])}) is not served by {item['provider']} "
+            f"moa: warning: {item['model']} ({', '.join(item['used_as'])}) is not served by {item['provider']} "
             "(unknown or decommissioned); change it in your config or with -m/-a\n"
         )
     if answers and all(a.error for a in answers):
@@ -95,7 +95,8 @@ def _print_table(answers: list[ProviderModels], uses: dict[str, list[str]]) -> N
         for model in answer.models:
             roles = uses.get(_full(answer.name, model), [])
             mark = "*" if roles else " "
-            sys.stdout.write(f"  {mark} {' '.join(strip_controls(model).split()):<40} {', '.join(roles)}".rstrip() + "\n")
+            shown = " ".join(strip_controls(model).split())
+            sys.stdout.write(f"  {mark} {shown:<40} {', '.join(roles)}".rstrip() + "\n")
 
 
 async def _ask_providers(settings: Settings, keys: KeyStore, used: set[str]) -> list[ProviderModels]:
