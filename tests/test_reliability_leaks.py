@@ -192,7 +192,8 @@ def test_stored_keys_others_can_write_are_refused(groq_server: GroqServer, moa_e
     for command, stdin in ((["keys", "list"], b""), (["keys", "set", "openrouter"], b"sk-or-y\n")):
         proc = run_moa(command, moa_env, stdin=stdin)
         assert proc.returncode == 1, command
-        assert proc.stderr.decode() == f"moa: error: refusing {keys}: others can write it (mode 0666); fix: chmod 600 {keys}\n"
+        expected = f"moa: error: refusing {keys}: others can write it (mode 0666); fix: chmod 600 {keys}\n"
+        assert proc.stderr.decode() == expected
 
 
 def test_directories_moa_creates_are_private_under_an_open_umask(
