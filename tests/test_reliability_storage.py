@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import resource
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,20 @@ def file_size_limit(limit: int):  # type: ignore[no-untyped-def]
     return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def damage_one_page(path: Path) -> None:
+    """Make the agent outputs' table page invalid, the rest readable, as if checked clean long ago."""
+    db = sqlite3.connect(path)
+    (page_size,) = db.execute("PRAGMA page_size").fetchone()
+    (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'agent_outputs'").fetchone()
+    db.execute("PRAGMA user_version = 0")  # the last clean check was long ago
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    with path.open("r+b") as file:
+        file.seek((root - 1) * page_size)
+        file.write(b"\xff" * 8)  # not a b-tree page type
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "one-bad-page"])
 def test_a_damaged_database_is_reported_and_never_modified(
     groq_server: GroqServer, moa_env: dict[str, str], damage: str
 ) -> None:
@@ -57,9 +71,12 @@ def test_a_damaged_database_is_reported_and_never_modified(
     if damage == "garbage":
         path.parent.mkdir(parents=True)
         path.write_bytes(b"not a database at all " * 1_000)
-    else:
+    elif damage == "truncated":
         first_turn(moa_env)
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:  # opening reads none of that page: only quick_check finds it
+        first_turn(moa_env)
+        damage_one_page(path)
     before = files_in(path.parent)
     earlier_requests = len(groq_server.requests)
 
@@ -67,6 +84,8 @@ def test_a_damaged_database_is_reported_and_never_modified(
     assert answered.returncode == 0, answered.stderr
     assert answered.stdout == b"agg/x answers: q\n"
     assert f"moa: warning: history will not be saved: cannot open session database {path}: " in answered.stderr.decode()
+    if damage == "one-bad-page":
+        assert "it fails SQLite's quick_check (" in answered.stderr.decode()
 
     for args in (["ask", "-c", *REFS, "q"], ["sessions"]):  # -c (like --session NAME) needs the store
         refused = run_moa(args, moa_env)

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from moa_cli.errors import StoreError, UnsafePathError
+from moa_cli.integrity import check_daily
 from moa_cli.liveness import alive, own_marker
 from moa_cli.migrations import migrate, transaction
 from moa_cli.paths import check_private, data_dir, private_dir, private_file
@@ -84,6 +85,7 @@ class Store:
             db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA synchronous = NORMAL")  # WAL: a crashed process loses nothing; no fsync per commit
+            check_daily(db)
             migrate(db)
             _recover_orphans(db)
         except UnsafePathError as exc:
