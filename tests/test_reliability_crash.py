@@ -37,14 +37,36 @@ def start_ask(env: dict[str, str], *args: str, stderr: int = subprocess.PIPE) ->
     )
 
 
+def checkpointed_answer(env: dict[str, str]) -> str:
+    """The answer so far as the running turn's last checkpoint stored it ('' before there is one)."""
+    try:
+        db = sqlite3.connect(f"file:{db_path(env)}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return ""
+    try:
+        row = db.execute("SELECT answer FROM turns").fetchone()
+    except sqlite3.Error:  # not created yet
+        return ""
+    finally:
+        db.close()
+    return row[0] if row else ""
+
+
 def kill_while_the_aggregator_streams(groq_server: GroqServer, env: dict[str, str]) -> None:
-    """Start ``moa ask``, wait for the aggregator's first words on stdout, then kill -9 it."""
+    """Start ``moa ask``; once the aggregator streams and the recorder has checkpointed it, kill -9.
+
+    The checkpoint (one a second) proves the recorder runs; the references' rows are not waited for.
+    """
     groq_server.set("ref/a", Behavior(text="Answer A."))
     groq_server.set("ref/b", Behavior(text="Answer B."))
     groq_server.set("agg/x", Behavior(text=WORDS, tokens_per_second=50))
     proc = start_ask(env)
     assert proc.stdout is not None
     assert proc.stdout.read(6) == b"w0 w1 "
+    deadline = time.monotonic() + 6  # the answer streams for 8 s
+    while not checkpointed_answer(env) and time.monotonic() < deadline:
+        time.sleep(0.02)  # polling the database with a deadline: there is no event to wait on
+    assert checkpointed_answer(env).startswith("w0 w1 ")
     proc.kill()
     proc.wait(timeout=10)
 
