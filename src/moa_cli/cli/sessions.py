@@ -54,7 +54,8 @@ def _print(text: str) -> None:
 
 def _rows(sessions: list[SessionInfo], as_json: bool) -> None:
     if as_json:
-        _print(json.dumps([asdict(s) for s in sessions], indent=2, ensure_ascii=False))
+        listed = [{k: v for k, v in asdict(s).items() if k != "by_prefix"} for s in sessions]  # how it was found
+        _print(json.dumps(listed, indent=2, ensure_ascii=False))
         return
     if not sessions:
         _print("no sessions yet")
