@@ -259,6 +259,7 @@ _PROVIDER_FIELDS: dict[str, Callable[[Any], Any]] = {
     "headers": lambda v: _headers(v),
     "timeout": _timeout,
     "max_tokens_field": lambda v: _choice(v, ("max_tokens", "max_completion_tokens")),
+    "max_concurrency": lambda v: None if v == 0 and type(v) is int else _count(v),  # 0: no limit
 }
 
 

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from moa_cli.errors import MoaError
+from moa_cli.errors import MoaError, UsageError
 from moa_cli.log import LOGGER
 from moa_cli.providers.registry import ProviderConfig
 
@@ -81,10 +81,20 @@ class KeyStore:
 
 
 def find_key(config: ProviderConfig, store: KeyStore, env: Mapping[str, str] = os.environ) -> tuple[str | None, str]:
-    """``config``'s key and its source: the environment variable, the key store, or none."""
-    if config.key_env and (key := env.get(config.key_env)):
-        return key, f"${config.key_env}"
+    """``config``'s key and its source: the environment variable, the key store, or none.
+
+    Surrounding whitespace (a pasted newline) is dropped; a key with other characters an HTTP
+    header cannot carry raises :class:`UsageError` naming where it came from.
+    """
+    if config.key_env and (key := env.get(config.key_env, "").strip()):
+        return _usable(key, config.key_env), f"${config.key_env}"
     key, where = store.get(config.name)
-    if key:
-        return key, where
+    if key and key.strip():
+        return _usable(key.strip(), f"the key stored for {config.name} (in {where})"), where
     return None, "not needed" if config.key_env is None else "missing"
+
+
+def _usable(key: str, named: str) -> str:
+    if key.isascii() and key.isprintable():
+        return key
+    raise UsageError(f"{named} holds characters no API key has (non-ASCII or control characters); set it again")

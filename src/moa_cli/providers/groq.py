@@ -7,11 +7,12 @@ from typing import Any
 
 import groq
 
-from moa_cli.errors import MissingApiKeyError
+from moa_cli.errors import MissingApiKeyError, UsageError
 from moa_cli.log import HTTP_HOOKS, verbose
 from moa_cli.providers.base import Chunk
 from moa_cli.providers.registry import GROQ_KEY_HINT
-from moa_cli.providers.sdk import RetryPolicy, SdkProvider, client_timeout, usage_of
+from moa_cli.providers.sdk import RetryPolicy, SdkProvider, client_timeout
+from moa_cli.providers.wire import usage_of
 
 
 class GroqProvider(SdkProvider):
@@ -28,9 +29,11 @@ class GroqProvider(SdkProvider):
         base_url: str | None = None,
         timeout: float = 120.0,
         retry: RetryPolicy = RetryPolicy(),
+        max_concurrency: int | None = None,
     ) -> None:
         if not api_key:
             raise MissingApiKeyError(f"GROQ_API_KEY is not set; {GROQ_KEY_HINT}")
+        base_url = groq_base_url(base_url)
         client = groq.AsyncGroq(
             api_key=api_key,
             base_url=base_url,
@@ -39,7 +42,9 @@ class GroqProvider(SdkProvider):
             http_client=groq.DefaultAsyncHttpxClient(event_hooks=HTTP_HOOKS) if verbose() else None,
         )
         where = base_url or "api.groq.com"
-        super().__init__(client, groq, label="Groq", key_env="GROQ_API_KEY", where=where, retry=retry)
+        super().__init__(
+            client, groq, label="Groq", key_env="GROQ_API_KEY", where=where, retry=retry, max_concurrency=max_concurrency
+        )
 
     def _chunks(self, model: str, chunk: dict[str, Any]) -> Iterable[Chunk]:
         x_groq = chunk.get("x_groq") or {}
@@ -48,3 +53,24 @@ class GroqProvider(SdkProvider):
         yield from super()._chunks(model, chunk)
         if (usage := x_groq.get("usage")) and not chunk.get("usage"):
             yield usage_of(usage)
+
+
+def groq_base_url(url: str | None) -> str | None:
+    """``url`` as the groq SDK wants it: the server's root, to which the SDK adds ``/openai/v1``.
+
+    A URL ending in ``/openai/v1`` (Groq's documented endpoint) is cut back to its root; one ending
+    in ``/v1`` names an OpenAI-style endpoint the SDK cannot reach, and is explained
+    (:class:`UsageError`, exit 2).
+    """
+    if url is None:
+        return None
+    root = url.rstrip("/")
+    if root.endswith("/openai/v1"):
+        return root.removesuffix("/openai/v1")
+    if root.endswith("/v1"):
+        raise UsageError(
+            f"the Groq base URL {url} ends in /v1, but the groq SDK adds /openai/v1 itself: give the "
+            f"server's root ({root.removesuffix('/v1')}), or for an OpenAI-compatible server declare "
+            f'[providers.NAME] base_url = "{url}" in the config file and use NAME:MODEL'
+        )
+    return url
