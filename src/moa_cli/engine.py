@@ -252,10 +252,11 @@ def judge(result: AgentResult, finish: Finish | None, max_tokens: int) -> None:
     reason = finish.reason if finish else "stop"
     result.finish_reason = finish.reason if finish else None
     if not result.text:
-        result.status, result.error_kind = "failed", "empty"
-        because = "" if reason in ("stop", None) else f" (finish_reason {reason})"
-        only = " (only reasoning)" if result.reasoning and not because else because
-        result.error = f"{model}: returned no text{only}"
+        if reason not in ("stop", None):
+            detail = f" (finish_reason {reason})"
+        else:
+            detail = " (only reasoning)" if result.reasoning else ""
+        result.status, result.error_kind, result.error = "failed", "empty", f"{model}: returned no text{detail}"
         return
     result.status = "done"
     if reason == "length":

@@ -196,6 +196,7 @@ class SdkProvider:
         for event, data in batch:
             seen.events += 1
             if data == b"[DONE]":
+                seen.done = True
                 return
             try:
                 chunk = json.loads(data)
@@ -246,7 +247,7 @@ class SdkProvider:
             raise ProviderError(f"{model}: {self.label} answered with {seen.body()}, not an event stream", kind="stream", model=model)
         if not seen.with_choices:
             raise ProviderError(
-                f"{model}: {self.label} sent {seen.events} chunks and none had choices: no answer", kind="stream", model=model
+                f"{model}: {self.label} sent {seen.events - seen.done} chunks and none had choices: no answer", kind="stream", model=model
             )
 
     def error(self, exc: Exception, model: str) -> ProviderError:
@@ -294,6 +295,8 @@ class _Seen:
     """Chunks passed on (text, reasoning, usage)."""
     events: int = 0
     with_choices: int = 0
+    done: bool = False
+    """``[DONE]`` arrived."""
     finish_reason: str | None = None
     stray: list[bytes] = field(default_factory=list)
     """The first lines of the body that were not server-sent events."""
