@@ -62,11 +62,11 @@ def test_max_concurrency_sends_one_request_at_a_time_and_every_reference_answers
 def test_a_queued_reference_says_queued_in_its_panel(
     local_server: GroqServer, moa_env: dict[str, str], tmp_path: Path
 ) -> None:
-    local_server.set("m", Behavior(text="slow " * 40, tokens_per_second=40))
+    local_server.set("m", Behavior(text="slow " * 30, tokens_per_second=20))  # the third waits 3 s
     env = local_env(moa_env, tmp_path, local_server, "local", "max_concurrency = 1\n")
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "moa_cli", "ask", "--samples", "2", "-m", "local:m", "-a", "local:m", "q"],
+        ["-m", "moa_cli", "ask", "--samples", "3", "-m", "local:m", "-a", "local:m", "q"],
         env={**env, "TERM": "xterm-256color"},
         dimensions=(40, 120),
         timeout=20,
@@ -75,7 +75,7 @@ def test_a_queued_reference_says_queued_in_its_panel(
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
-    assert b"2/2 references" in child.before
+    assert b"3/3 references" in child.before
 
 
 def test_a_server_that_cuts_streams_off_under_load_falls_back_to_one_at_a_time(
