@@ -82,9 +82,12 @@ def wait_until_ready(server: subprocess.Popen[bytes], url: str, log: Path) -> No
 
 @pytest.fixture
 def llama_env(moa_env: dict[str, str], llama_url: str, tmp_path: Path) -> dict[str, str]:
-    """moa pointed at the real server through [providers.llamacpp]; short answers, no Groq key."""
+    """moa pointed at the real server as ``llamacpp`` and as ``local``, a provider with no limit of
+    its own; short answers, no Groq key."""
     config = tmp_path / "moa.toml"
-    config.write_text(f'max_tokens = 24\n\n[providers.llamacpp]\nbase_url = "{llama_url}"\n')
+    config.write_text(
+        f'max_tokens = 16\n\n[providers.llamacpp]\nbase_url = "{llama_url}"\n\n[providers.local]\nbase_url = "{llama_url}"\n'
+    )
     return {**moa_env, "MOA_CONFIG": str(config), "GROQ_API_KEY": ""}
 
 
@@ -94,7 +97,19 @@ def test_every_sample_of_a_real_model_answers_and_the_answer_is_not_empty(llama_
     assert proc.returncode == 0, err
     assert proc.stdout.decode().strip()
     assert "3/3 references" in err
-    assert "cut" not in err and "retrying" not in err
+    assert "cut the answer off" not in err and "retrying" not in err  # one request at a time: none was cut
+
+
+def test_a_provider_with_no_limit_falls_back_to_one_request_at_a_time_on_the_real_server(
+    llama_env: dict[str, str],
+) -> None:
+    args = ["ask", "--samples", "3", "-m", "local:smollm2", "-a", "local:smollm2", "Name a colour."]
+    proc = run_moa(args, llama_env, timeout=180)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert proc.stdout.decode().strip()
+    assert "3/3 references" in err
+    assert "asking again, one request at a time" in err
 
 
 def test_json_from_a_real_model_holds_three_answers_and_the_aggregate(llama_env: dict[str, str]) -> None:
