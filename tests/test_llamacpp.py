@@ -85,9 +85,8 @@ def llama_env(moa_env: dict[str, str], llama_url: str, tmp_path: Path) -> dict[s
     """moa pointed at the real server as ``llamacpp`` and as ``local``, a provider with no limit of
     its own; short answers, no Groq key."""
     config = tmp_path / "moa.toml"
-    config.write_text(
-        f'max_tokens = 16\n\n[providers.llamacpp]\nbase_url = "{llama_url}"\n\n[providers.local]\nbase_url = "{llama_url}"\n'
-    )
+    providers = "".join(f'[providers.{name}]\nbase_url = "{llama_url}"\n' for name in ("llamacpp", "local"))
+    config.write_text(f"max_tokens = 16\n{providers}")
     return {**moa_env, "MOA_CONFIG": str(config), "GROQ_API_KEY": ""}
 
 

@@ -27,7 +27,9 @@ def local_server() -> Iterator[GroqServer]:
         yield server
 
 
-def local_env(env: dict[str, str], tmp_path: Path, server: GroqServer, provider: str, extra: str = "") -> dict[str, str]:
+def local_env(
+    env: dict[str, str], tmp_path: Path, server: GroqServer, provider: str, extra: str = ""
+) -> dict[str, str]:
     config = tmp_path / "moa.toml"
     config.write_text(f'[providers.{provider}]\nbase_url = "{server.base_url}/v1"\n{extra}')
     return {**env, "MOA_CONFIG": str(config)}
@@ -112,4 +114,5 @@ def test_max_concurrency_must_be_a_whole_number(moa_env: dict[str, str], tmp_pat
     config.write_text('[providers.llamacpp]\nmax_concurrency = -1\n')
     proc = run_moa(["ask", "q"], {**moa_env, "MOA_CONFIG": str(config)})
     assert proc.returncode == 2
-    assert proc.stderr.decode() == f"moa: error: {config}:2: 'providers.llamacpp.max_concurrency' must be an integer >= 1, not -1\n"
+    problem = "'providers.llamacpp.max_concurrency' must be an integer >= 1, not -1"
+    assert proc.stderr.decode() == f"moa: error: {config}:2: {problem}\n"

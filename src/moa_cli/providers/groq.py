@@ -43,7 +43,8 @@ class GroqProvider(SdkProvider):
         )
         where = base_url or "api.groq.com"
         super().__init__(
-            client, groq, label="Groq", key_env="GROQ_API_KEY", where=where, retry=retry, max_concurrency=max_concurrency
+            client, groq, label="Groq", key_env="GROQ_API_KEY", where=where, retry=retry,
+            max_concurrency=max_concurrency,
         )
 
     def _chunks(self, model: str, chunk: dict[str, Any]) -> Iterable[Chunk]:

@@ -244,11 +244,12 @@ class SdkProvider:
                 f"{model}: the connection dropped mid-answer ({type(exc).__name__})", kind="connection", model=model
             ) from None
         if not seen.events:
-            raise ProviderError(f"{model}: {self.label} answered with {seen.body()}, not an event stream", kind="stream", model=model)
-        if not seen.with_choices:
-            raise ProviderError(
-                f"{model}: {self.label} sent {seen.events - seen.done} chunks and none had choices: no answer", kind="stream", model=model
-            )
+            problem = f"answered with {seen.body()}, not an event stream"
+        elif not seen.with_choices:
+            problem = f"sent {seen.events - seen.done} chunks and none had choices: no answer"
+        else:
+            return
+        raise ProviderError(f"{model}: {self.label} {problem}", kind="stream", model=model)
 
     def error(self, exc: Exception, model: str) -> ProviderError:
         """Turn an SDK exception into a one-line :class:`ProviderError` naming the model."""
