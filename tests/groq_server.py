@@ -95,6 +95,18 @@ class Behavior:
     """Stream this many tokens, then an SSE ``{"error": ...}`` event, then end."""
     prompt_tokens: int | None = None
     """usage.prompt_tokens; None -> number of words in all messages."""
+    raw_body: str | None = None
+    """Answer 200 with this body instead of a stream (``Content-Type`` from ``headers``, else text/html)."""
+    empty_choices: bool = False
+    """Stream every chunk, the last one too, with ``"choices": []``, then ``[DONE]``."""
+    finish_reason: str | None = None
+    """The last chunk's finish_reason (``length``, ``content_filter``...); None -> ``stop``, or
+    ``length`` when max_tokens cut the text."""
+    end_without_done: bool = False
+    """After the text, end the body cleanly with neither a finish_reason nor ``[DONE]``."""
+    interrupt_on_next: bool = False
+    """Like llama-cpp-python's server by default: a stream still running when another request
+    with this flag arrives sends ``[DONE]`` (no finish_reason) and drops its connection."""
 
 
 @dataclass
@@ -342,6 +354,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         behavior, fail = fake._resolve(model)
         fake._record(record)
+        arrival = fake._arrive() if behavior.interrupt_on_next else 0
 
         try:
             if behavior.hang:
@@ -357,8 +370,10 @@ class _Handler(BaseHTTPRequestHandler):
                     behavior.headers,
                 )
                 return
-            if body.get("stream"):
-                self._stream(record, behavior)
+            if behavior.raw_body is not None:
+                self._raw(record, behavior)
+            elif body.get("stream"):
+                self._stream(record, behavior, arrival)
             else:
                 self._complete(record, behavior)
         except _Stopped:
@@ -448,8 +463,20 @@ class _Handler(BaseHTTPRequestHandler):
         record.first_byte_sent_at = record.first_token_sent_at = record.last_byte_sent_at = time.perf_counter()
         self._send_json(200, payload, behavior.headers)
 
-    def _stream(self, record: RecordedRequest, behavior: Behavior) -> None:
+    def _raw(self, record: RecordedRequest, behavior: Behavior) -> None:
+        data = behavior.raw_body.encode()  # type: ignore[union-attr]
+        record.status = 200
+        record.first_byte_sent_at = record.last_byte_sent_at = time.perf_counter()
+        self.send_response(200)
+        headers = {"Content-Type": "text/html", **behavior.headers}
+        for name, value in {**headers, "Content-Length": str(len(data))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _stream(self, record: RecordedRequest, behavior: Behavior, arrival: int = 0) -> None:
         reasoning_tokens, content_tokens, finish_reason, prompt_tokens = self._plan(record, behavior)
+        finish_reason = behavior.finish_reason or finish_reason
         chat_id, request_id = _new_ids()
         created = int(time.time())
         head = (
@@ -459,6 +486,9 @@ class _Handler(BaseHTTPRequestHandler):
         reasoning_open = head + b'{"reasoning":'
         content_open = head + b'{"content":'
         token_close = b'},"logprobs":null,"finish_reason":null}]}\n\n'
+        empty_head = head.removesuffix(b'"choices":[{"index":0,"delta":') + b'"choices":[],"x":'
+        if behavior.empty_choices:  # the token goes where no reader looks for text
+            reasoning_open, content_open, token_close = empty_head, empty_head, b"}\n\n"
         write = self.wfile.write
 
         record.status = 200
@@ -479,6 +509,8 @@ class _Handler(BaseHTTPRequestHandler):
             first = head + opening + b"}\n\n"
         else:
             first = head + opening + b',"x_groq":{"id":%s}}\n\n' % json.dumps(request_id).encode()
+        if behavior.empty_choices:
+            first = empty_head + b'""}\n\n'
         record.first_byte_sent_at = time.perf_counter()
         self._write_chunk(b"data: " + first)
 
@@ -491,6 +523,9 @@ class _Handler(BaseHTTPRequestHandler):
         stopping = self.server.fake._stopping
         for opener, tokens in ((reasoning_open, reasoning_tokens), (content_open, content_tokens)):
             for token in tokens:
+                if behavior.interrupt_on_next and self.server.fake._arrivals > arrival:
+                    self._write_chunk(b"data: [DONE]\n\n")
+                    return self._drop(record)
                 if sent == drop_after:
                     return self._drop(record)
                 if sent == error_after:
@@ -509,6 +544,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._drop(record)
         if sent == error_after:
             return self._stream_error(record)
+        if behavior.end_without_done:
+            record.last_byte_sent_at = time.perf_counter()
+            return write(b"0\r\n\r\n")
 
         usage = self._usage(prompt_tokens, sent, behavior, time.perf_counter() - first_at)
         final: dict[str, Any] = {
@@ -520,6 +558,8 @@ class _Handler(BaseHTTPRequestHandler):
             "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish_reason}],
             "x_groq": {"id": request_id, "usage": usage},
         }
+        if behavior.empty_choices:
+            final["choices"] = []
         if record.body.get("seed") is not None:
             final["x_groq"]["seed"] = record.body["seed"]
         stream_options = record.body.get("stream_options")
@@ -586,6 +626,7 @@ class GroqServer:
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._fail_counts: dict[str, int] = {}
+        self._arrivals = 0  # requests whose behaviour has interrupt_on_next, counted as they come
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._threads: set[threading.Thread] = set()
@@ -630,6 +671,12 @@ class GroqServer:
                 self._fail_counts[model] = count + 1
                 return behavior, True
             return behavior, False
+
+    def _arrive(self) -> int:
+        """Count one more request that interrupts streams still running; returns its number."""
+        with self._lock:
+            self._arrivals += 1
+            return self._arrivals
 
     # -- recording --------------------------------------------------------------
 

@@ -74,13 +74,3 @@ def test_a_header_a_request_cannot_carry_is_a_config_error(
     code, line = one_error_line(moa_env)
     assert code == 2
     assert line.startswith(f"moa: error: {config}:3: 'providers.local.headers.X-T' must be printable ASCII")
-
-
-def test_a_key_a_request_cannot_carry_is_one_line(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
-    moa_env["GROQ_API_KEY"] = "clé-secrète"
-    code, line = one_error_line(moa_env)
-    assert code == 2
-    assert line == (
-        "moa: error: the key from $GROQ_API_KEY holds characters a request cannot carry (non-ASCII or a line break)"
-    )
-    assert groq_server.requests == []

@@ -115,6 +115,7 @@ _PROVIDER_FIELDS: dict[str, checks.Check] = {
     "headers": lambda v: _headers(v),
     "timeout": checks.positive,
     "max_tokens_field": checks.choice(("max_tokens", "max_completion_tokens")),
+    "max_concurrency": lambda v: None if v == 0 and type(v) is int else checks.count(v),  # 0: no limit
 }
 
 

@@ -18,6 +18,7 @@ from moa_cli.events import (
     Agent,
     AgentDone,
     AgentFailed,
+    AgentQueued,
     AgentResult,
     AgentRetrying,
     AgentStarted,
@@ -29,7 +30,7 @@ from moa_cli.events import (
     Usage,
 )
 from moa_cli.prompts import build_messages
-from moa_cli.providers.base import ChatCall, ChatStreamer, Delta, Pace, Retrying
+from moa_cli.providers.base import ChatCall, ChatStreamer, Delta, Finish, Pace, Queued, Retrying
 from moa_cli.request import MoaRequest, ModelSpec
 
 REFERENCE_READ_INTERVAL: Final = 0.01
@@ -228,6 +229,7 @@ class MoaRun:
         """Stream one agent's call, keeping everything it sends in ``agent_result``."""
         agent = agent_result.agent
         agent_result.started_at = self.clock()
+        finish: Finish | None = None
         yield AgentStarted(agent, agent_result)
         try:
             async for chunk in self.provider.stream(call):
@@ -243,7 +245,14 @@ class MoaRun:
                         yield ReasoningDelta(agent, chunk.text)
                 elif isinstance(chunk, Usage):
                     agent_result.usage = chunk
+                elif isinstance(chunk, Finish):
+                    finish = chunk
+                elif isinstance(chunk, Queued):
+                    agent_result.queued = chunk.waiting
+                    yield AgentQueued(agent, chunk.waiting)
                 elif isinstance(chunk, Retrying):
+                    if chunk.restart:
+                        forget_answer(agent_result)
                     yield AgentRetrying(agent, chunk.wait, chunk.reason)
         except ProviderError as error:
             agent_result.status, agent_result.error, agent_result.error_kind = "failed", str(error), error.kind
@@ -251,9 +260,43 @@ class MoaRun:
             agent_result.status, agent_result.error_kind = "failed", "internal"
             agent_result.error = f"{agent.model}: internal error: {type(error).__name__}: {error}"
         else:
-            agent_result.status = "done"
+            judge(agent_result, finish, call.max_tokens)
+        agent_result.queued = False
         agent_result.finished_at = self.clock()
         yield AgentDone(agent_result) if agent_result.ok else AgentFailed(agent_result)
+
+
+def forget_answer(result: AgentResult) -> None:
+    """The provider is asking again from the start: what streamed so far is void."""
+    result.text_parts.clear()
+    result.reasoning_parts.clear()
+    result.streamed = 0
+    result.usage = None
+    result.first_token_at = None
+
+
+def judge(result: AgentResult, finish: Finish | None, max_tokens: int) -> None:
+    """Whether a stream that ended cleanly answered: no text is a failure; a cut is a warning.
+
+    ``finish`` is None when the provider does not report how its streams end.
+    """
+    model = result.agent.model
+    reason = finish.reason if finish else "stop"
+    result.finish_reason = finish.reason if finish else None
+    if not result.text:
+        if reason not in ("stop", None):
+            detail = f" (finish_reason {reason})"
+        else:
+            detail = " (only reasoning)" if result.reasoning else ""
+        result.status, result.error_kind, result.error = "failed", "empty", f"{model}: returned no text{detail}"
+        return
+    result.status = "done"
+    if reason == "length":
+        result.warning = f"{model}: the answer was cut at the {max_tokens:,}-token limit (finish_reason length)"
+    elif reason == "content_filter":
+        result.warning = f"{model}: the answer was stopped by a content filter (finish_reason content_filter)"
+    elif reason is None:
+        result.warning = f"{model}: the answer was cut off (the stream ended without a finish reason)"
 
 
 def all_failed_message(results: list[AgentResult]) -> str:

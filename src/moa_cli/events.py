@@ -58,7 +58,8 @@ class AgentResult:
     """What one agent produced: its text (possibly partial), reasoning, usage, timing, and error.
 
     ``status`` is ``done``, ``failed``, ``timed_out`` (left out by ``ref_timeout``), ``dropped``
-    (left out by the straggler policy) or ``interrupted``.
+    (left out by the straggler policy) or ``interrupted``. A done answer may carry a ``warning``:
+    cut at the token limit, stopped by a content filter, or cut off without a finish reason.
     """
 
     agent: Agent
@@ -70,6 +71,11 @@ class AgentResult:
     status: str = "running"
     error: str | None = None
     error_kind: str | None = None
+    finish_reason: str | None = None
+    """The server's ``finish_reason`` (``stop``, ``length``, ``content_filter``...), when it gave one."""
+    warning: str | None = None
+    queued: bool = False
+    """Waiting for its provider to have a free slot (``max_concurrency``)."""
     started_at: float = 0.0
     first_token_at: float | None = None
     finished_at: float | None = None
@@ -128,6 +134,14 @@ class AgentRetrying:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentQueued:
+    """The agent's request waits for its provider (``waiting``), or has just been sent (not ``waiting``)."""
+
+    agent: Agent
+    waiting: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AgentDone:
     """The agent finished its answer."""
 
@@ -181,4 +195,6 @@ class Finished:
     result: MoaResult
 
 
-Event = AgentStarted | TextDelta | ReasoningDelta | AgentRetrying | AgentDone | AgentFailed | Finished
+Event = (
+    AgentStarted | AgentQueued | TextDelta | ReasoningDelta | AgentRetrying | AgentDone | AgentFailed | Finished
+)

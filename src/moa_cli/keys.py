@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from moa_cli.errors import MissingApiKeyError, MoaError
+from moa_cli.errors import MoaError, UsageError
 from moa_cli.log import LOGGER
 from moa_cli.paths import check_private, private_dir
 from moa_cli.providers.registry import ProviderConfig
@@ -103,25 +103,26 @@ class KeyStore:
         return where
 
 
-def _usable(key: str, source: str) -> tuple[str, str]:
-    """``key`` remembered as a secret, if an HTTP header can carry it."""
-    remember(key)
-    if not (key.isascii() and key.isprintable()):
-        raise MissingApiKeyError(
-            f"the key from {source} holds characters a request cannot carry (non-ASCII or a line break)"
-        )
-    return key, source
-
-
 def find_key(config: ProviderConfig, store: KeyStore, env: Mapping[str, str] = os.environ) -> tuple[str | None, str]:
     """``config``'s key and its source: the environment variable, the key store, or none.
 
-    The key and the credentials in the provider's URL are remembered, to be kept out of all output.
+    Surrounding whitespace (a pasted newline) is dropped; a key with other characters an HTTP
+    header cannot carry raises :class:`UsageError` naming where it came from. The key and the
+    credentials in the provider's URL are remembered, to be kept out of all output.
     """
     remember_url(config.base_url or env.get("GROQ_BASE_URL"))
-    if config.key_env and (key := env.get(config.key_env)):
-        return _usable(key, f"${config.key_env}")
+    if config.key_env and (key := env.get(config.key_env, "").strip()):
+        return _usable(key, config.key_env), f"${config.key_env}"
     key, where = store.get(config.name)
-    if key:
-        return _usable(key, where)
+    if key and key.strip():
+        return _usable(key.strip(), f"the key stored for {config.name} (in {where})"), where
     return None, "not needed" if config.key_env is None else "missing"
+
+
+def _usable(key: str, named: str) -> str:
+    """``key``, remembered as a secret, if an HTTP header can carry it."""
+    remember(key)
+    if key.isascii() and key.isprintable():
+        return key
+    raise UsageError(f"{named} holds characters no API key has (non-ASCII or control characters); set it again")
+

@@ -119,7 +119,13 @@ def m004_process_marker(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE turns ADD COLUMN marker TEXT")
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_search, m003_retried, m004_process_marker)
+def m005_agent_finish(db: sqlite3.Connection) -> None:
+    """How each agent's stream ended (``finish_reason``) and the warning it gave (cut at the limit, cut off)."""
+    db.execute("ALTER TABLE agent_outputs ADD COLUMN finish_reason TEXT")
+    db.execute("ALTER TABLE agent_outputs ADD COLUMN warning TEXT")
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_search, m003_retried, m004_process_marker, m005_agent_finish)
 
 
 def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> None:

@@ -36,6 +36,8 @@ class AgentRow:
     latency: float | None
     index: int = 0
     first_token_latency: float | None = None
+    finish_reason: str | None = None
+    warning: str | None = None
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,8 @@ _TURN_SELECT = """
     FROM turns
 """
 _INSERT_AGENT = """INSERT INTO agent_outputs (turn_id, layer, role, idx, model, status, error, prompt_tokens,
-    completion_tokens, latency, first_token_latency, text, reasoning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    completion_tokens, latency, first_token_latency, text, reasoning, finish_reason, warning)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
 class Store:
@@ -254,7 +255,8 @@ class Store:
             if with_agents:
                 for turn_id, *values in self._db.execute(
                     """SELECT a.turn_id, a.layer, a.role, a.model, a.text, a.reasoning, a.status, a.error,
-                        a.prompt_tokens, a.completion_tokens, a.latency, a.idx, a.first_token_latency
+                        a.prompt_tokens, a.completion_tokens, a.latency, a.idx, a.first_token_latency,
+                        a.finish_reason, a.warning
                     FROM agent_outputs a JOIN turns t ON t.id = a.turn_id
                     WHERE t.session_id = ? ORDER BY a.turn_id, a.id""",
                     (session_id,),
@@ -357,7 +359,8 @@ def _agent_values(turn_id: int, result: AgentResult) -> tuple[object, ...]:
         turn_id, agent.layer, agent.role, agent.index, agent.model,
         "interrupted" if result.status == "running" else result.status, _scrub(result.error),
         usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
-        result.elapsed, first_token, scrub(result.text), scrub(result.reasoning),
+        result.elapsed, first_token, scrub(result.text), scrub(result.reasoning), result.finish_reason,
+        _scrub(result.warning),
     )
 
 

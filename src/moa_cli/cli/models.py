@@ -39,7 +39,7 @@ def models(
     from moa_cli.app.providers import key_store
     from moa_cli.config import load_config
     from moa_cli.providers.registry import split_model
-    from moa_cli.ui.sanitize import json_text, strip_controls
+    from moa_cli.ui.sanitize import json_text
 
     settings = load_config().resolve(preset)
     uses: dict[str, list[str]] = {}

@@ -73,13 +73,34 @@ class Delta:
 
 @dataclass(frozen=True, slots=True)
 class Retrying:
-    """The provider will retry the call after ``wait`` seconds (nothing was streamed yet)."""
+    """The provider will retry the call after ``wait`` seconds.
+
+    Nothing was streamed yet, unless ``restart``: then what streamed is void and the answer
+    starts again (a local server cut it off to serve another request).
+    """
 
     wait: float
     reason: str
+    restart: bool = False
 
 
-Chunk = Delta | Usage | Retrying
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """The call waits for one of its provider's ``max_concurrency`` slots (``waiting``), or has
+    just been given one and is sent (``waiting=False``)."""
+
+    waiting: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The stream ended cleanly; ``reason`` is the server's ``finish_reason`` (``stop``,
+    ``length``, ``content_filter``...), None when it never gave one: the answer was cut off."""
+
+    reason: str | None
+
+
+Chunk = Delta | Usage | Retrying | Queued | Finish
 
 
 class ChatStreamer(Protocol):

@@ -44,6 +44,8 @@ class OpenAICompatProvider(SdkProvider):
             retry=retry,
             max_tokens_field=config.max_tokens_field,
             transport_error=transport.HTTPError,
+            max_concurrency=config.max_concurrency,
+            local=config.key_env is None,
         )
 
     def _request_options(self, call: ChatCall) -> dict[str, Any]:

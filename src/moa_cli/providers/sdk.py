@@ -10,26 +10,27 @@ streamed, so an answer is never duplicated.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import random
-import time
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 import httpx
 
 from moa_cli.errors import ProviderError
-from moa_cli.events import Usage
-from moa_cli.providers.base import ChatCall, Chunk, Delta, Pace, Retrying
+from moa_cli.providers.base import ChatCall, Chunk, Delta, Finish, Pace, Queued, Retrying
 from moa_cli.providers.connection import describe as describe_connection
+from moa_cli.providers.slots import Slots
 from moa_cli.providers.sse import sse_batches
+from moa_cli.providers.wire import error_details, format_wait, parse_retry_after, usage_of
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 CAUGHT_UP = 0.0005
 """A read that took longer than this (seconds) waited for the network rather than a buffer."""
+MAX_RESTARTS = 3
+"""How often one call is asked again after a server cut it off while serving others."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,8 @@ class SdkProvider:
     """Streams chat completions through an async Stainless SDK client (``AsyncGroq``, ``AsyncOpenAI``).
 
     ``label`` names the service in messages ("Groq"), ``where`` its address; ``key_env`` is the
-    environment variable its key comes from.
+    environment variable its key comes from. At most ``max_concurrency`` calls stream at once;
+    the others wait their turn (:class:`Queued`).
     """
 
     def __init__(
@@ -67,6 +69,8 @@ class SdkProvider:
         retry: RetryPolicy = RetryPolicy(),
         max_tokens_field: str = "max_completion_tokens",
         transport_error: type[Exception] = httpx.HTTPError,
+        max_concurrency: int | None = None,
+        local: bool = False,
     ) -> None:
         self._client = client
         # The SDKs import their chat resources on first use (~25 ms): do it now, so that the first
@@ -79,6 +83,9 @@ class SdkProvider:
         self.retry = retry
         self.max_tokens_field = max_tokens_field
         self.transport_error = transport_error  # the SDK's HTTP library's base error (httpx, httpx2)
+        self.slots = Slots(max_concurrency)
+        self.local = local
+        """A server of the user's own (no key): one that cuts answers off under load is asked again."""
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -88,27 +95,73 @@ class SdkProvider:
         try:
             page = await self._client.models.list()
         except self._sdk.APIError as exc:
-            raise self.error(exc, "models") from None
+            raise self._listing_error(exc) from None
         except self.transport_error as exc:
-            raise ProviderError(f"{self.label}: {type(exc).__name__}", kind="connection", model="models") from None
+            raise ProviderError(f"{self.label}: {type(exc).__name__}", kind="connection", model="") from None
         return sorted(model.id for model in page.data)
 
+    def _listing_error(self, exc: Exception) -> ProviderError:
+        """Why the model list could not be had, in words about the list (not about a model)."""
+        error = self.error(exc, "")
+        if error.kind == "auth":
+            return error
+        if isinstance(exc, self._sdk.APIStatusError):
+            message, _ = error_details(exc.body, exc.response.text)
+            text = f"{self.label} at {self.where} did not list its models ({exc.status_code}: {message})"
+        else:
+            text = str(error).removeprefix(": ")
+        return ProviderError(text, kind=error.kind, model="", status=error.status)
+
     async def stream(self, call: ChatCall) -> AsyncIterator[Chunk]:
-        attempt = 0
+        """Stream ``call`` when a slot is free, retrying what may be retried; ends with :class:`Finish`."""
+        attempt = restarts = 0
         while True:
-            streamed = False
+            queued = self.slots.must_wait()
+            if queued:
+                yield Queued(True)
+            await self.slots.acquire()
+            retry: Retrying | None = None
             try:
-                async for chunk in self._stream_once(call):
-                    streamed = True
-                    yield chunk
-                return
-            except ProviderError as error:
-                wait = self._retry_wait(error, attempt)
-                if streamed or wait is None:
-                    raise
-                attempt += 1
-                yield Retrying(wait, error.args[0])
-                await asyncio.sleep(wait)
+                if queued:
+                    yield Queued(False)
+                seen = _Seen()
+                try:
+                    async for chunk in self._stream_once(call, seen):
+                        yield chunk
+                except ProviderError as error:
+                    if error.kind == "connection" and seen.opened and self._crowded(restarts):
+                        retry, restarts = self._restart(call.model, seen), restarts + 1
+                    elif seen.chunks or (wait := self._retry_wait(error, attempt)) is None:
+                        raise
+                    else:
+                        retry = Retrying(wait, error.args[0])
+                        attempt += 1
+                else:
+                    if seen.finish_reason is None and self._crowded(restarts):
+                        retry, restarts = self._restart(call.model, seen), restarts + 1
+                    else:
+                        yield Finish(seen.finish_reason)
+                        return
+            finally:
+                self.slots.release()
+            yield retry
+            await asyncio.sleep(retry.wait)
+
+    def _crowded(self, restarts: int) -> bool:
+        """Whether a local server that cut an answer off was serving others too: then ask again."""
+        return self.local and self.slots.busy > 1 and restarts < MAX_RESTARTS
+
+    def _restart(self, model: str, seen: _Seen) -> Retrying:
+        """A server cut this answer off while serving others: from now on send it one at a time."""
+        if self.slots.limit == 1:
+            reason = f"{model}: {self.label} cut the answer off; asking again"
+        else:
+            self.slots.limit = 1
+            reason = (
+                f"{model}: {self.label} cut the answer off while serving {self.slots.busy} requests at once; "
+                "asking again, one request at a time"
+            )
+        return Retrying(0.0, reason, restart=seen.chunks > 0)
 
     def _retry_wait(self, error: ProviderError, attempt: int) -> float | None:
         """Seconds to wait before retrying ``error``, or None when it must not be retried."""
@@ -139,10 +192,12 @@ class SdkProvider:
         if usage := chunk.get("usage"):
             yield usage_of(usage)
 
-    def _batch_chunks(self, model: str, batch: list[tuple[str | None, bytes]]) -> Iterable[Chunk]:
+    def _batch_chunks(self, model: str, batch: list[tuple[str | None, bytes]], seen: _Seen) -> Iterable[Chunk]:
         """Every chunk in one read's events; an error event raises."""
         for event, data in batch:
+            seen.events += 1
             if data == b"[DONE]":
+                seen.done = True
                 return
             try:
                 chunk = json.loads(data)
@@ -152,6 +207,11 @@ class SdkProvider:
                 continue
             if event == "error" or chunk.get("error"):
                 raise self._stream_error(model, chunk.get("error"))
+            if choices := chunk.get("choices"):
+                seen.with_choices += 1
+                for choice in choices:
+                    if isinstance(choice, dict) and (reason := choice.get("finish_reason")):
+                        seen.finish_reason = str(reason)
             yield from self._chunks(model, chunk)
 
     def _stream_error(self, model: str, error: object) -> ProviderError:
@@ -160,7 +220,7 @@ class SdkProvider:
         text = message if isinstance(message, str) and message else "error inside the stream"
         return ProviderError(f"{model}: {self.label} stopped the answer: {text}", kind="stream", model=model)
 
-    async def _stream_once(self, call: ChatCall) -> AsyncIterator[Chunk]:
+    async def _stream_once(self, call: ChatCall, seen: _Seen) -> AsyncIterator[Chunk]:
         model = call.model
         try:
             async with self._completions.with_streaming_response.create(
@@ -170,11 +230,13 @@ class SdkProvider:
                 stream=True,
                 **self._request_options(call),
             ) as response:
+                seen.opened = True
                 body = response.http_response.aiter_bytes()
                 if call.pace is not None:
                     body = paced(body, call.pace)
-                async for batch in sse_batches(body):
-                    for item in merge_deltas(self._batch_chunks(model, batch)):
+                async for batch in sse_batches(body, seen.stray):
+                    for item in merge_deltas(self._batch_chunks(model, batch, seen)):
+                        seen.chunks += 1
                         yield item
         except self._sdk.APIError as exc:
             raise self.error(exc, model) from None
@@ -182,6 +244,13 @@ class SdkProvider:
             raise ProviderError(
                 f"{model}: the connection dropped mid-answer ({type(exc).__name__})", kind="connection", model=model
             ) from None
+        if not seen.events:
+            problem = f"answered with {seen.body()}, not an event stream"
+        elif not seen.with_choices:
+            problem = f"sent {seen.events - seen.done} chunks and none had choices: no answer"
+        else:
+            return
+        raise ProviderError(f"{model}: {self.label} {problem}", kind="stream", model=model)
 
     def error(self, exc: Exception, model: str) -> ProviderError:
         """Turn an SDK exception into a one-line :class:`ProviderError` naming the model."""
@@ -217,6 +286,30 @@ class SdkProvider:
         else:
             kind, text = "bad_request", f"{model}: request refused ({status}: {message})"
         return ProviderError(text, kind=kind, model=model, status=status, retry_after=retry_after)
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What one stream has shown so far, to judge how it ended."""
+
+    opened: bool = False
+    """The server answered 200 and the body is being read."""
+    chunks: int = 0
+    """Chunks passed on (text, reasoning, usage)."""
+    events: int = 0
+    with_choices: int = 0
+    done: bool = False
+    """``[DONE]`` arrived."""
+    finish_reason: str | None = None
+    stray: list[bytes] = field(default_factory=list)
+    """The first lines of the body that were not server-sent events."""
+
+    def body(self) -> str:
+        """What came instead of an event stream, as the user may recognise it."""
+        if not self.stray:
+            return "an empty body"
+        text = " ".join(b" ".join(self.stray).decode("utf-8", "replace").split())
+        return repr(text[:80] + ("..." if len(text) > 80 else ""))
 
 
 async def paced(chunks: AsyncIterator[bytes], pace: Pace) -> AsyncIterator[bytes]:
@@ -262,57 +355,3 @@ def merge_deltas(chunks: Iterable[Chunk]) -> Iterable[Chunk]:
         raise
     if texts:
         yield Delta(kind, "".join(texts), pieces)  # type: ignore[arg-type]
-
-
-def usage_of(usage: Mapping[str, Any]) -> Usage:
-    """Our :class:`Usage` from a chunk's ``usage`` (Groq adds its own timings)."""
-    return Usage(
-        prompt_tokens=usage.get("prompt_tokens") or 0,
-        completion_tokens=usage.get("completion_tokens") or 0,
-        queue_time=usage.get("queue_time"),
-        prompt_time=usage.get("prompt_time"),
-        completion_time=usage.get("completion_time"),
-    )
-
-
-def error_details(body: object, raw: str) -> tuple[str, str | None]:
-    """The human message and the machine code from an error body (``{"error": {...}}``)."""
-    if isinstance(body, Mapping):
-        error = body.get("error", body)
-        if isinstance(error, Mapping):
-            message = error.get("message")
-            code = error.get("code")
-            if isinstance(message, str) and message:
-                return message.strip(), code if isinstance(code, str) else None
-    text = " ".join(raw.split())[:200]
-    return text or "no details", None
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        parsed = email.utils.parsedate_tz(value)
-        if parsed is None:
-            return None
-        return max(0.0, email.utils.mktime_tz(parsed) - time.time())
-
-
-def format_wait(seconds: float) -> str:
-    """``7.5s``, ``7m12s`` or ``3h05m``: a wait as a person reads it."""
-    if seconds < 60:
-        return f"{seconds:g}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"

@@ -14,10 +14,11 @@ Event = tuple[str | None, bytes]
 """``(event, data)``: ``event`` is None when the server named none."""
 
 
-async def sse_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[Event]]:
+async def sse_batches(chunks: AsyncIterator[bytes], stray: list[bytes] | None = None) -> AsyncIterator[list[Event]]:
     """The events completed by each read of the stream, as one list per read.
 
-    Whoever reads them can merge what arrived together: under load a read holds several.
+    Whoever reads them can merge what arrived together: under load a read holds several. The
+    first lines that are not server-sent events at all (an HTML page, a JSON body) go to ``stray``.
     """
     buffer = b""
     event: str | None = None
@@ -36,12 +37,20 @@ async def sse_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[Event]
                 data.append(_field(line, 5))
             elif line.startswith(b"event:"):
                 event = _field(line, 6).decode("utf-8", "replace")
+            elif stray is not None and len(stray) < 3 and not line.startswith(_OTHER_FIELDS):
+                stray.append(line)
         if batch:
             yield batch
     if buffer.startswith(b"data:"):
         data.append(_field(buffer.rstrip(b"\r"), 5))
+    elif stray is not None and buffer.strip() and not buffer.startswith(_OTHER_FIELDS):
+        stray.append(buffer)
     if data:
         yield [(event, b"\n".join(data))]
+
+
+_OTHER_FIELDS = (b":", b"id:", b"retry:")
+"""A comment, and the fields of the protocol that chat streams do not use."""
 
 
 def _field(line: bytes, prefix_length: int) -> bytes:

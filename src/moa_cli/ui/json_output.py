@@ -36,6 +36,8 @@ def agent_dict(result: AgentResult, run_start: float) -> dict[str, Any]:
         "reasoning": result.reasoning or None,
         "error": result.error,
         "error_kind": result.error_kind,
+        "finish_reason": result.finish_reason,
+        "warning": result.warning,
         "usage": usage_dict(result.usage),
         "timing": {
             "started": rel(result.started_at),

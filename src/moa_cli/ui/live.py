@@ -18,6 +18,7 @@ from moa_cli.events import (
     Agent,
     AgentDone,
     AgentFailed,
+    AgentQueued,
     AgentResult,
     AgentRetrying,
     AgentStarted,
@@ -32,6 +33,7 @@ from moa_cli.ui.sanitize import strip_controls
 
 STATE_STYLE = {
     "waiting": "dim",
+    "queued": "dim",
     "thinking": "magenta",
     "streaming": "cyan",
     "retrying": "yellow",
@@ -75,6 +77,8 @@ class ReferencePanel:
         status = self.result.status
         if status != "running":
             return status
+        if self.result.queued:
+            return "queued"
         if self.note:
             return "retrying"
         if self.result.text_parts:
@@ -95,7 +99,7 @@ class ReferencePanel:
     def body(self, width: int, lines: int) -> Text:
         """The end of the answer, wrapped to ``width``; rewrapped only when something changed."""
         result = self.result
-        key = (result.streamed, result.status, self.note, width, lines)
+        key = (result.streamed, result.status, self.note, result.queued, width, lines)
         if self._body is None or self._body[0] != key:
             self._body = (key, self._wrapped_body(width, lines))
         return self._body[1]
@@ -221,6 +225,8 @@ class LiveRenderer:
             self._started(event)
         elif isinstance(event, AgentRetrying) and event.agent in self.panels:
             self.panels[event.agent].note = strip_controls(f"{event.reason}\nretrying in {event.wait:.2g}s")
+        elif isinstance(event, AgentQueued) and event.agent in self.panels:
+            self.panels[event.agent].note = ""  # waiting for its turn, then sent: no longer retrying
         elif isinstance(event, AgentDone | AgentFailed):
             if (panel := self.panels.get(event.result.agent)) is not None:
                 panel.note = ""
@@ -249,6 +255,8 @@ class LiveRenderer:
             line.append(f"{heading}{result.agent.label}", style="bold")
             detail = agent_stats(result) if result.ok else strip_controls(result.error or result.status)
             line.append(f"  {detail}", style="dim" if result.ok else "red")
+            if result.warning:
+                line.append(f"\n  ⚠ {strip_controls(result.warning)}", style="yellow")
             self.console.print(line)
         self.console.print()
 
@@ -265,6 +273,8 @@ class LiveRenderer:
             self.console.print(Text("(what arrived is saved: moa sessions show --refs)", style="dim"))
         elif result.elapsed is not None:
             self.console.print()
+            if result.aggregator is not None and result.aggregator.warning:
+                self.console.print(Text(f"⚠ {strip_controls(result.aggregator.warning)}", style="yellow"))
             self.console.print(Text(run_stats(result), style="dim"))
 
     def _print_kept_answers(self, result: MoaResult) -> None:

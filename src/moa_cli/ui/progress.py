@@ -30,8 +30,10 @@ class StderrProgress:
             self._say(f"{event.result.agent.label} done ({agent_stats(event.result)})")
         elif isinstance(event, AgentFailed) and event.result.agent.role == "reference":
             self._say(f"warning: {event.result.error}")
+        if isinstance(event, AgentDone) and event.result.warning:
+            self._say(f"warning: {event.result.warning}")
         elif isinstance(event, AgentRetrying):
-            self._say(f"{event.reason}; retrying in {event.wait:.2g}s")
+            self._say(f"{event.reason}; retrying in {event.wait:.2g}s" if event.wait else event.reason)
 
     def close(self, result: MoaResult) -> None:
         if result.status == "complete":

@@ -1,0 +1,129 @@
+"""A real model: moa against llama-cpp-python's server running SmolLM2-135M-Instruct, default settings.
+
+That server cuts off its running stream whenever the next request arrives; moa's ``llamacpp``
+provider sends one request at a time, so every reference answers. The server is started once per
+test session (per worker under pytest-xdist). ``.ci/run`` installs it and sets ``MOA_TEST_GGUF``
+(see ``.ci/local-model.sh``); without that variable these tests are skipped, and with it they
+fail if the model or ``llama_cpp`` is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import run_moa
+from test_chat_repl import leave, say, spawn_chat
+
+GGUF = os.environ.get("MOA_TEST_GGUF", "")
+ARGS = ["--samples", "3", "-m", "llamacpp:smollm2", "-a", "llamacpp:smollm2"]
+READY_WITHIN = 180.0
+"""Seconds the server may take to load the model on a busy 2-core machine."""
+
+pytestmark = pytest.mark.skipif(
+    not GGUF, reason="no real model: set MOA_TEST_GGUF=$(bash .ci/local-model.sh .ci-model), as .ci/run does"
+)
+
+
+@pytest.fixture(scope="session")
+def llama_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python -m llama_cpp.server`` on a free port with its default settings; its ``/v1`` URL."""
+    if not Path(GGUF).is_file():
+        pytest.fail(f"MOA_TEST_GGUF={GGUF} is not a file")
+    try:
+        import llama_cpp.server  # noqa: F401
+    except ImportError as exc:
+        pytest.fail(f"MOA_TEST_GGUF is set but llama-cpp-python[server] is not installed: {exc}")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", GGUF, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_until_ready(server, url, log)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def wait_until_ready(server: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Poll ``/v1/models`` until it answers; fail with the server's log if it exits or takes too long."""
+    deadline = time.monotonic() + READY_WITHIN
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"llama_cpp.server exited with {server.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)  # polling a port that is not open yet, within the deadline
+    pytest.fail(f"llama_cpp.server not ready after {READY_WITHIN:.0f}s:\n{log.read_text()[-2000:]}")
+
+
+@pytest.fixture
+def llama_env(moa_env: dict[str, str], llama_url: str, tmp_path: Path) -> dict[str, str]:
+    """moa pointed at the real server as ``llamacpp`` and as ``local``, a provider with no limit of
+    its own; short answers, no Groq key."""
+    config = tmp_path / "moa.toml"
+    providers = "".join(f'[providers.{name}]\nbase_url = "{llama_url}"\n' for name in ("llamacpp", "local"))
+    config.write_text(f"max_tokens = 16\n{providers}")
+    return {**moa_env, "MOA_CONFIG": str(config), "GROQ_API_KEY": ""}
+
+
+def test_every_sample_of_a_real_model_answers_and_the_answer_is_not_empty(llama_env: dict[str, str]) -> None:
+    proc = run_moa(["ask", *ARGS, "Name a colour."], llama_env, timeout=180)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert proc.stdout.decode().strip()
+    assert "3/3 references" in err
+    assert "cut the answer off" not in err and "retrying" not in err  # one request at a time: none was cut
+
+
+def test_a_provider_with_no_limit_falls_back_to_one_request_at_a_time_on_the_real_server(
+    llama_env: dict[str, str],
+) -> None:
+    args = ["ask", "--samples", "3", "-m", "local:smollm2", "-a", "local:smollm2", "Name a colour."]
+    proc = run_moa(args, llama_env, timeout=180)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert proc.stdout.decode().strip()
+    assert "3/3 references" in err
+    assert "asking again, one request at a time" in err
+
+
+def test_json_from_a_real_model_holds_three_answers_and_the_aggregate(llama_env: dict[str, str]) -> None:
+    proc = run_moa(["ask", "--json", *ARGS, "Name a fruit."], llama_env, timeout=180)
+    assert proc.returncode == 0, proc.stderr.decode()
+    data = json.loads(proc.stdout)
+    assert [r["status"] for r in data["references"]] == ["done"] * 3
+    assert all(r["answer"].strip() for r in data["references"])
+    assert data["status"] == "complete" and data["answer"].strip()
+    assert data["aggregator"]["finish_reason"] in ("stop", "length")
+
+
+def test_a_three_turn_chat_with_a_real_model(llama_env: dict[str, str]) -> None:
+    child = spawn_chat(ARGS, {**llama_env, "NO_COLOR": "1"})
+    child.timeout = 180
+    for question in ("Hello!", "Name a colour.", "Thank you."):
+        assert "3/3 references" in say(child, question)
+    leave(child)
