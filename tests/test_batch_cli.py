@@ -160,3 +160,57 @@ def test_batch_rows_are_not_stored_as_sessions_unless_asked(
     assert json.loads(run_moa(["sessions", "--json"], moa_env).stdout) == []
     run_moa(["batch", str(source), "-o", str(tmp_path / "b.jsonl"), "--store", *MODELS], moa_env)
     assert len(json.loads(run_moa(["sessions", "--json"], moa_env).stdout)) == 2
+
+
+# --- --via groq-batch ----------------------------------------------------------------------------
+
+
+def test_groq_batch_runs_a_job_per_layer_then_one_for_the_aggregator(
+    groq_server: GroqServer, moa_env: dict[str, str], tmp_path: Path
+) -> None:
+    source, out = mt_bench(tmp_path / "mt.jsonl", questions=5), tmp_path / "out.jsonl"
+    args = ["batch", str(source), "-o", str(out), "--via", "groq-batch", "--poll-interval", "0.01", "--layers", "2"]
+    result = run_moa([*args, *MODELS], moa_env)
+    assert result.returncode == 0, result.stderr
+    done = records(out)
+    assert [r["answer"] for r in done] == [f"agg/m answers: Follow-up {n}?" for n in range(5)]
+    jobs = list(groq_server.batch_api.inputs.values())
+    assert len(jobs) == 6  # two turns, each: layer 1, layer 2, the aggregator
+    assert all(line["method"] == "POST" and line["url"] == "/v1/chat/completions" for job in jobs for line in job)
+    assert [{line["body"]["model"] for line in job} for job in jobs[:3]] == [{"ref/a", "ref/b"}, {"ref/a", "ref/b"}, {"agg/m"}]
+    second_turn = jobs[3][0]["body"]["messages"]
+    assert second_turn[-3:] == [
+        {"role": "user", "content": "First question 0?"},
+        {"role": "assistant", "content": "agg/m answers: First question 0?"},
+        {"role": "user", "content": "Follow-up 0?"},
+    ]
+    assert not (tmp_path / "out.jsonl.groq-batch.json").exists()  # the jobs' ids are kept only while needed
+
+
+def test_an_interrupted_groq_batch_run_picks_up_the_jobs_it_started(
+    groq_server: GroqServer, moa_env: dict[str, str], tmp_path: Path
+) -> None:
+    groq_server.batch_api.hold()  # jobs stay in progress until released
+    source, out = tmp_path / "q.txt", tmp_path / "out.jsonl"
+    source.write_text("One?\nTwo?\n", encoding="utf-8")
+    args = ["batch", str(source), "-o", str(out), "--via", "groq-batch", "--poll-interval", "0.01", *MODELS]
+    first = subprocess.Popen([sys.executable, "-m", "moa_cli", *args], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=moa_env)
+    sidecar_path = tmp_path / "out.jsonl.groq-batch.json"
+    end = time.monotonic() + 30
+    while '"turn1-layer1"' not in (sidecar_path.read_text(encoding="utf-8") if sidecar_path.exists() else ""):
+        assert time.monotonic() < end, "the first job was never created"
+        time.sleep(0.01)
+    (started,) = groq_server.batch_api.batches
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=30)
+    assert first.returncode == 130, err
+    assert b"Traceback" not in err
+    sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    assert sidecar["jobs"] == {"turn1-layer1": started}
+
+    groq_server.batch_api.release()
+    second = run_moa(args, moa_env)
+    assert second.returncode == 0, second.stderr
+    assert len(groq_server.batch_api.batches) == 2  # the references' job was not started twice
+    assert [r["answer"] for r in records(out)] == ["agg/m answers: One?", "agg/m answers: Two?"]

@@ -53,6 +53,14 @@ class BatchProgress:
             f"{self.tokens:,} tokens{failed}"
         )
 
+    def note(self, text: str, *, live: bool = False) -> None:
+        """Say ``text``: as the live line on a terminal when ``live`` (and nowhere else), else as a line."""
+        if self.live and live:
+            self._write(f"\r\x1b[K{strip_controls(text)}")
+        elif not live and not self.quiet:
+            clear = "\r\x1b[K" if self.live else ""
+            self._write(f"{clear}moa: {strip_controls(text)}\n")
+
     def finish(self, message: str) -> None:
         """End the live line and say how the run went (``-q``: nothing)."""
         if self.live:

@@ -59,12 +59,14 @@ def run_batch(options: BatchOptions) -> int:
             if options.via == "groq-batch":
                 from moa_cli.batch.groq_batch import run_groq_batch
 
-                run_groq_batch(todo, settings, out, progress, options)
+                run_groq_batch(rows, todo, settings, out, progress, options)
             else:
                 _run_live(todo, settings, out, progress, options)
         except (Interrupted, KeyboardInterrupt) as stop:
             progress.finish("interrupted")
             _say(options, f"{out.path} keeps every finished row; run the same command again to go on")
+            if options.via == "groq-batch":
+                _say(options, "the Groq batch jobs go on at Groq; their ids are kept beside the output")
             return stop.exit_code if isinstance(stop, Interrupted) else ExitCode.INTERRUPTED
     finally:
         out.close()
