@@ -32,30 +32,35 @@ class Report:
 
 
 def _cells(s: SystemStats) -> list[str]:
+    """name, spec, win rate, interval, W/L/T, mean length, p50, p95, tokens, cost."""
     if s.win_rate is None or s.interval is None:
-        win, record = "baseline", "-"
+        win, interval, record = "baseline", "", ""
     else:
-        win = f"{s.win_rate:.1%} [{s.interval[0]:.1%}, {s.interval[1]:.1%}]"
+        win, interval = f"{s.win_rate:.1%}", f"{s.interval[0]:.1%}-{s.interval[1]:.1%}"
         record = f"{s.wins}/{s.losses}/{s.ties}"
-    latency = "-" if s.latency_p50 is None else f"{s.latency_p50:.2f}s / {s.latency_p95:.2f}s"
+    p50, p95 = ("-" if t is None else f"{t:.2f}s" for t in (s.latency_p50, s.latency_p95))
     cost = "-" if s.cost is None else f"${s.cost:.4f}"
-    return [s.name, s.spec, win, record, f"{s.mean_length:,.0f}", latency, f"{s.tokens:,}", cost]
+    return [s.name, s.spec, win, interval, record, f"{s.mean_length:,.0f}", p50, p95, f"{s.tokens:,}", cost]
 
 
-HEADERS = ["system", "spec", "win rate [95% CI]", "W/L/T", "mean length", "latency p50 / p95", "tokens", "cost"]
+HEADERS = ["system", "spec", "win rate", "95% CI", "W/L/T", "mean length", "p50", "p95", "tokens", "cost"]
 
 
 def table(report: Report) -> Any:
-    """A Rich table of the report (model text in it is data, never markup)."""
+    """A Rich table that fits 80 columns (model text in it is data, never markup); cost once it is known."""
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    out = Table(title=f"win rate against {report.baseline}, {report.rows} questions, judge {report.judge}", title_justify="left")
-    for header in HEADERS:
-        left = header in ("system", "spec")
-        out.add_column(header, justify="left" if left else "right", overflow="fold", no_wrap=not left)
+    title = f"win rate against {report.baseline}: {report.rows} questions, judge {report.judge}"
+    out = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    costs = any(s.cost is not None for s in report.systems)
+    shown = [h for h in HEADERS if h != "spec" and (h != "cost" or costs)]
+    for header in shown:
+        out.add_column("length" if header == "mean length" else header, justify="left" if header == "system" else "right", no_wrap=True)
     for s in report.systems:
-        out.add_row(*(Text(cell) for cell in _cells(s)))
+        cells = dict(zip(HEADERS, _cells(s)))
+        out.add_row(*(Text(cells[h]) for h in shown))
     return out
 
 
