@@ -11,6 +11,7 @@ from pathlib import Path
 
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
+from test_reliability import read_to_end, spawn_pty
 
 MODELS = ["-m", "ref/a", "-m", "ref/b", "-a", "agg/m", "--max-tokens", "64"]
 
@@ -149,6 +150,18 @@ def test_progress_on_a_pipe_is_only_the_summary(groq_server: GroqServer, moa_env
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"moa: wrote {out}: 3 of 3 rows in ")
     assert "rows/min" in lines[0] and "tokens" in lines[0]
+
+
+def test_progress_on_a_terminal_is_one_line_of_rows_rate_eta_and_tokens(
+    groq_server: GroqServer, moa_env: dict[str, str], tmp_path: Path
+) -> None:
+    source, out = tmp_path / "q.txt", tmp_path / "out.jsonl"
+    source.write_text("".join(f"Question {n}?\n" for n in range(6)), encoding="utf-8")
+    child = spawn_pty(["batch", str(source), "-o", str(out), "--concurrency", "1", *MODELS], moa_env)
+    child.expect(rb"moa: batch 1/6 rows \S+ [\d,]+ rows/min \S+ [\d.]+s left \S+ [\d,]+ tokens")
+    output = read_to_end(child)
+    assert child.exitstatus == 0, output
+    assert b"moa: wrote " in output and b"6 of 6 rows" in output
 
 
 def test_batch_rows_are_not_stored_as_sessions_unless_asked(
