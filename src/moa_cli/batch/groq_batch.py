@@ -47,7 +47,7 @@ class Options(Protocol):
 
 
 @dataclass(slots=True)
-class Progress:
+class RowState:
     """One row on its way through the jobs: its history so far and each turn's result."""
 
     row: Row
@@ -190,7 +190,7 @@ def run_groq_batch(
         raise UsageError(missing_key_message(configs[GROQ]))
     client = groq.Groq(api_key=key, base_url=configs[GROQ].base_url, max_retries=3)
     sidecar = Sidecar(out.path, settings)
-    states = [Progress(row, list(row.history)) for row in sidecar.rows(rows, todo)]
+    states = [RowState(row, list(row.history)) for row in sidecar.rows(rows, todo)]
     jobs = Jobs(client, sidecar, options, progress)
     pending = {row.id for row in todo}
     for turn in range(max(len(s.row.turns) for s in states)):
@@ -216,7 +216,7 @@ def run_groq_batch(
     sidecar.remove()
 
 
-def _prepare(state: Progress, settings: Settings, turn: int) -> None:
+def _prepare(state: RowState, settings: Settings, turn: int) -> None:
     """The turn's request (history fitted as the engine's); a question that cannot fit fails the row."""
     question = state.row.turns[turn]
     if state.row.system is not None:
@@ -229,7 +229,7 @@ def _prepare(state: Progress, settings: Settings, turn: int) -> None:
     state.results.append(MoaResult(question=question, status="running"))
 
 
-def _line(custom_id: str, spec: Any, state: Progress, answers: list[str], configs: Any, sample: int | None = None) -> dict[str, Any]:
+def _line(custom_id: str, spec: Any, state: RowState, answers: list[str], configs: Any, sample: int | None = None) -> dict[str, Any]:
     request = state.request
     assert request is not None
     temperature, max_tokens, system = request.settings_for(spec)
@@ -245,7 +245,7 @@ def _line(custom_id: str, spec: Any, state: Progress, answers: list[str], config
     return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}
 
 
-def _reference_lines(state: Progress, index: int, layer: int, previous: list[str], configs: Any) -> list[dict[str, Any]]:
+def _reference_lines(state: RowState, index: int, layer: int, previous: list[str], configs: Any) -> list[dict[str, Any]]:
     request = state.request
     assert request is not None
     panel = [(spec, sample) for spec in request.references for sample in range(request.samples)]
@@ -272,7 +272,7 @@ def _agent_result(agent: Agent, entry: dict[str, Any] | None) -> AgentResult:
     return result
 
 
-def _take_layer(state: Progress, index: int, layer: int, results: dict[str, dict[str, Any]]) -> list[str]:
+def _take_layer(state: RowState, index: int, layer: int, results: dict[str, dict[str, Any]]) -> list[str]:
     request, turn = state.request, state.results[-1]
     assert request is not None
     panel = [(spec, sample) for spec in request.references for sample in range(request.samples)]
@@ -287,7 +287,7 @@ def _take_layer(state: Progress, index: int, layer: int, results: dict[str, dict
     return answers
 
 
-def _take_aggregator(state: Progress, index: int, results: dict[str, dict[str, Any]]) -> None:
+def _take_aggregator(state: RowState, index: int, results: dict[str, dict[str, Any]]) -> None:
     request, turn = state.request, state.results[-1]
     assert request is not None
     turn.aggregator = _agent_result(Agent("aggregator", request.layers + 1, 0, request.aggregator.model), results.get(f"{index}-aggregator"))
@@ -298,7 +298,7 @@ def _take_aggregator(state: Progress, index: int, results: dict[str, dict[str, A
         turn.status, turn.error = "failed", turn.aggregator.error
 
 
-def _finish(state: Progress, out: OutputFile, progress: BatchProgress, pending: set[str]) -> None:
+def _finish(state: RowState, out: OutputFile, progress: BatchProgress, pending: set[str]) -> None:
     if state.row.id not in pending:  # written by the run that was interrupted
         return
     line = row_record(state.row, state.results, state.error)

@@ -22,8 +22,8 @@ from moa_cli.settings import Settings
 from moa_cli.ui.base import Renderer
 
 DEFAULT_CONCURRENCY = 4
-"""Rows at once when not told: each row is several requests at once (every reference), so four
-rows of three references stay under the free tier's 30 requests per minute only briefly."""
+"""Rows at once when not told. Each row sends every reference at once, so four rows of three
+references keep twelve requests in flight: cautious, until the rate-limit budgets size it."""
 
 RecorderFor = Callable[[str], Sequence[Renderer]]
 """Given a turn's question, the consumers that store it (none unless ``--store``)."""
