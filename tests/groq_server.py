@@ -6,6 +6,7 @@ It speaks Groq's wire protocol closely enough for the real ``groq`` SDK
 * ``POST /openai/v1/chat/completions`` -- streaming (SSE over chunked
   encoding) and non-streaming chat completions, Groq-style error bodies.
 * ``GET /openai/v1/models`` -- the configured model ids.
+* ``/openai/v1/files`` and ``/openai/v1/batches`` -- Groq's Batch API (``groq_batch_api.py``).
 
 Per-model behaviour (text, reasoning, latency, rate, errors, hangs, dropped
 connections, mid-stream errors) is set with :class:`Behavior`.
@@ -45,6 +46,8 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from groq_batch_api import BatchApi
 
 __all__ = ["Behavior", "GroqServer", "RecordedRequest", "tokenize", "CHAT_PATH", "MODELS_PATH"]
 
@@ -302,6 +305,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
+        if self.server.fake.batch_api.handles(path):  # the Batch API: groq_batch_api.py
+            if self._authorized():
+                self.server.fake.batch_api.serve(self, "GET", path, b"")
+            return
         if path.rstrip("/") != self.server.fake.models_path:
             return self._unknown_url("GET")
         if not self._authorized():
@@ -327,6 +334,10 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         received_at = time.perf_counter()
         path = self.path.split("?", 1)[0]
+        if self.server.fake.batch_api.handles(path):  # the Batch API: groq_batch_api.py
+            if self._authorized():
+                self.server.fake.batch_api.serve(self, "POST", path, raw)
+            return
         if path.rstrip("/") != self.server.fake.chat_path:
             return self._unknown_url("POST")
         if not self._authorized():
@@ -613,6 +624,7 @@ class GroqServer:
         self.flavor = flavor
         prefix = OPENAI_PREFIX if flavor == "openai" else CHAT_PATH.removesuffix("/chat/completions")
         self.chat_path, self.models_path = f"{prefix}/chat/completions", f"{prefix}/models"
+        self.batch_api = BatchApi(prefix)
         behaviors = dict(behaviors or {})
         if default is None:
             default = behaviors.pop("*", None)
@@ -734,6 +746,7 @@ class GroqServer:
         httpd.fake = self
         self._httpd = httpd
         self.base_url = f"http://{self._host}:{httpd.server_address[1]}"
+        self.batch_api.base_url = self.base_url
         self._serve_thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="groq-fake-server", daemon=True
         )

@@ -6,7 +6,9 @@ import typer
 
 from moa_cli import __version__
 from moa_cli.cli.ask import ask
+from moa_cli.cli.batch import batch
 from moa_cli.cli.chat import chat
+from moa_cli.cli.eval import eval_
 from moa_cli.cli.keys import app as keys_app
 from moa_cli.cli.models import models
 from moa_cli.cli.serve import serve
@@ -27,6 +29,8 @@ app.add_typer(sessions_app, name="sessions")
 app.command()(models)
 app.add_typer(keys_app, name="keys")
 app.command()(serve)
+app.command()(batch)
+app.command(name="eval")(eval_)
 
 
 def _version(value: bool) -> None:

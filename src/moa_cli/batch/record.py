@@ -1,0 +1,49 @@
+"""A finished row as its output line: each turn's question, answer, every agent's output, usage, timing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from moa_cli.batch.rows import Row
+from moa_cli.events import MoaResult
+from moa_cli.ui.json_output import agent_dict, usage_dict
+
+
+def turn_dict(result: MoaResult) -> dict[str, Any]:
+    """One turn: what was asked, the answer, each agent's own output, usage, cost and time."""
+    return {
+        "question": result.question,
+        "status": result.status,
+        "answer": result.answer,
+        "error": result.error,
+        "references": [agent_dict(r, result.started_at) for r in result.references],
+        "aggregator": None if result.aggregator is None else agent_dict(result.aggregator, result.started_at),
+        "usage": usage_dict(result.usage),
+        "cost": None,  # filled in once model prices are known (the rate-limit and pricing issue)
+        "elapsed": None if result.elapsed is None else round(result.elapsed, 4),
+    }
+
+
+def row_record(row: Row, results: Sequence[MoaResult], error: str | None = None) -> dict[str, Any]:
+    """The output line of ``row``: ``ok`` when every turn was answered, else ``failed`` with why."""
+    turns = [turn_dict(result) for result in results]
+    complete = len(results) == len(row.turns) and all(r.status == "complete" for r in results)
+    if error is None and not complete:
+        error = next((r.error for r in results if r.status != "complete"), None) or "the row did not complete"
+    usage = [t["usage"] for t in turns if t["usage"]]
+    return {
+        "id": row.id,
+        "status": "ok" if complete and error is None else "failed",
+        "answer": results[-1].answer if results else "",
+        "error": None if complete else error,
+        "turns": turns,
+        "usage": {
+            "prompt_tokens": sum(u["prompt_tokens"] for u in usage),
+            "completion_tokens": sum(u["completion_tokens"] for u in usage),
+            "total_tokens": sum(u["total_tokens"] for u in usage),
+        },
+        "cost": None,
+        "elapsed": round(sum(t["elapsed"] or 0.0 for t in turns), 4),
+        "input_digest": row.digest,
+    }

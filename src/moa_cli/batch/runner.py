@@ -1,0 +1,102 @@
+"""Running rows through the engine, a bounded number at a time, each row's turns in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from moa_cli.app.requests import build_request
+from moa_cli.app.turn import drive
+from moa_cli.batch.output import OutputFile
+from moa_cli.batch.progress import BatchProgress
+from moa_cli.batch.record import row_record
+from moa_cli.batch.rows import Row
+from moa_cli.engine import MoaRun
+from moa_cli.errors import UsageError
+from moa_cli.events import MoaResult
+from moa_cli.providers.base import ChatStreamer
+from moa_cli.request import Message
+from moa_cli.settings import Settings
+from moa_cli.ui.base import Renderer
+
+DEFAULT_CONCURRENCY = 4
+"""Rows at once when not told. Each row sends every reference at once, so four rows of three
+references keep twelve requests in flight: cautious, until the rate-limit budgets size it."""
+
+RecorderFor = Callable[[str], Sequence[Renderer]]
+"""Given a turn's question, the consumers that store it (none unless ``--store``)."""
+
+
+def default_concurrency(settings: Settings) -> int:
+    """Rows to run at once when ``--concurrency`` is not given.
+
+    The one place the rate-limit budgets will plug in: from each model's requests and tokens per
+    minute, how many rows keep the busiest model at its limit. Until then, a cautious constant.
+    """
+    return DEFAULT_CONCURRENCY
+
+
+async def run_row(
+    row: Row, settings: Settings, provider: ChatStreamer, recorder_for: RecorderFor | None = None
+) -> dict[str, Any]:
+    """Ask ``row``'s turns in order, each with the earlier turns and their answers as history.
+
+    A turn that fails ends the row (later turns would be asked without its answer); the row's
+    record says why. Only a cancellation (Ctrl-C) escapes.
+    """
+    if row.system is not None:
+        settings = replace(settings, system=row.system)
+    history: list[Message] = list(row.history)
+    results: list[MoaResult] = []
+    error = None
+    try:
+        for question in row.turns:
+            request, _ = build_request(settings, question, history)
+            consumers = recorder_for(question) if recorder_for else ()
+            result = await drive(MoaRun(request, provider), consumers)
+            results.append(result)
+            if result.status != "complete":
+                break
+            history += [Message("user", question), Message("assistant", result.answer)]
+    except UsageError as exc:  # a question too long for the context window
+        error = str(exc)
+    except Exception as exc:  # a bug must cost one row, not the batch
+        error = f"internal error: {type(exc).__name__}: {exc}"
+    return row_record(row, results, error)
+
+
+async def run_rows(
+    rows: Sequence[Row],
+    settings: Settings,
+    provider: ChatStreamer,
+    out: OutputFile,
+    progress: BatchProgress,
+    *,
+    concurrency: int,
+    recorders: Callable[[Row], RecorderFor] | None = None,
+) -> None:
+    """Run ``rows``, ``concurrency`` at a time, appending each record to ``out`` as it finishes.
+
+    Cancelled (Ctrl-C), the rows in progress are abandoned and every finished one is in ``out``.
+    A failure to write ``out`` stops the run.
+    """
+    queue: asyncio.Queue[Row] = asyncio.Queue()
+    for row in rows:
+        queue.put_nowait(row)
+
+    async def worker() -> None:
+        while not queue.empty():
+            row = queue.get_nowait()
+            record = await run_row(row, settings, provider, recorders(row) if recorders else None)
+            out.append(record)
+            progress.row_done(record["status"] == "ok", record["usage"]["total_tokens"])
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(rows))))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
