@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from moa_cli.errors import ConfigError, UsageError
+from moa_cli.model_limits import BUILTIN_MODELS, ModelConfig, TableProblem, parse_models_table
 from moa_cli.providers.registry import BUILTIN_PROVIDERS, ProviderConfig
 from moa_cli.request import ModelSpec
 
@@ -44,6 +45,7 @@ class Settings:
     context_window: int = 131072  # tokens the smallest model accepts; chat trims history to fit
     samples: int = 1  # Self-MoA: each reference answers this many times (distinct seeds, spread temperatures)
     providers: Mapping[str, ProviderConfig] = field(default_factory=lambda: BUILTIN_PROVIDERS)  # + [providers.*]
+    models: Mapping[str, ModelConfig] = field(default_factory=lambda: BUILTIN_MODELS)  # + [models."ID"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,10 +322,16 @@ def _overrides(table: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read(doc: Mapping[str, Any]) -> tuple[Settings, Mapping[str, Mapping[str, Any]]]:
-    _known(doc, (*_CONVERT, "presets", "providers"))
-    settings = replace(Settings(), **_overrides({k: v for k, v in doc.items() if k not in ("presets", "providers")}))
+    _known(doc, (*_CONVERT, "presets", "providers", "models"))
+    tables = ("presets", "providers", "models")
+    settings = replace(Settings(), **_overrides({k: v for k, v in doc.items() if k not in tables}))
     if "providers" in doc:
         settings = replace(settings, providers=_within(("providers",), _providers, doc["providers"]))
+    if "models" in doc:
+        try:
+            settings = replace(settings, models=parse_models_table(doc["models"]))
+        except TableProblem as problem:
+            raise _Problem(("models", *problem.where), problem.rest) from None
     tables = doc.get("presets", {})
     if not isinstance(tables, dict):
         raise _Problem(("presets",), f"must be a table of presets, not {_show(tables)}")

@@ -38,6 +38,8 @@ class Usage:
     queue_time: float | None = None
     prompt_time: float | None = None
     completion_time: float | None = None
+    cached_tokens: int = 0
+    """Prompt tokens the server had cached (``usage.prompt_tokens_details.cached_tokens``)."""
 
     @property
     def total_tokens(self) -> int:
@@ -47,6 +49,7 @@ class Usage:
         return Usage(
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
         )
 
 

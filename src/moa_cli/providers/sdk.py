@@ -55,6 +55,9 @@ class SdkProvider:
     environment variable its key comes from.
     """
 
+    requests_period = 60.0
+    """Seconds the ``x-ratelimit-*-requests`` headers span: a minute (OpenAI); Groq's is a day."""
+
     def __init__(
         self,
         client: Any,
@@ -125,6 +128,8 @@ class SdkProvider:
         options: dict[str, Any] = {self.max_tokens_field: call.max_tokens}
         if call.seed is not None:
             options["seed"] = call.seed
+        if call.reasoning_effort is not None:
+            options["reasoning_effort"] = call.reasoning_effort
         return options
 
     def _chunks(self, model: str, chunk: dict[str, Any]) -> Iterable[Chunk]:
@@ -169,6 +174,8 @@ class SdkProvider:
                 stream=True,
                 **self._request_options(call),
             ) as response:
+                if call.on_headers is not None:
+                    call.on_headers(response.http_response.headers, self.requests_period)
                 body = response.http_response.aiter_bytes()
                 if call.pace is not None:
                     body = paced(body, call.pace)
@@ -176,6 +183,8 @@ class SdkProvider:
                     for item in merge_deltas(self._batch_chunks(model, batch)):
                         yield item
         except self._sdk.APIError as exc:
+            if call.on_headers is not None and isinstance(exc, self._sdk.APIStatusError):
+                call.on_headers(exc.response.headers, self.requests_period)
             raise self.error(exc, model) from None
         except self.transport_error as exc:
             raise ProviderError(
@@ -264,9 +273,11 @@ def merge_deltas(chunks: Iterable[Chunk]) -> Iterable[Chunk]:
 
 def usage_of(usage: Mapping[str, Any]) -> Usage:
     """Our :class:`Usage` from a chunk's ``usage`` (Groq adds its own timings)."""
+    details = usage.get("prompt_tokens_details")
     return Usage(
         prompt_tokens=usage.get("prompt_tokens") or 0,
         completion_tokens=usage.get("completion_tokens") or 0,
+        cached_tokens=(details.get("cached_tokens") or 0) if isinstance(details, Mapping) else 0,
         queue_time=usage.get("queue_time"),
         prompt_time=usage.get("prompt_time"),
         completion_time=usage.get("completion_time"),
