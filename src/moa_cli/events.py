@@ -180,4 +180,27 @@ class Finished:
     result: MoaResult
 
 
-Event = AgentStarted | TextDelta | ReasoningDelta | AgentRetrying | AgentDone | AgentFailed | Finished
+@dataclass(frozen=True, slots=True)
+class AgentWaiting:
+    """The agent's request waits ``wait`` more seconds for its model's rate limit to free (``reason``).
+
+    Sent again every second of the wait: a countdown.
+    """
+
+    agent: Agent
+    wait: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTrimmed:
+    """The agent's request was cut to fit its model's limits; ``note`` says what was cut, in one line."""
+
+    agent: Agent
+    note: str
+
+
+Event = (
+    AgentStarted | TextDelta | ReasoningDelta | AgentRetrying | AgentDone | AgentFailed | Finished
+    | AgentWaiting | AgentTrimmed
+)

@@ -67,9 +67,10 @@ class Window:
 
     def wait_for(self, amount: float, now: float) -> float:
         """Seconds until ``amount`` is available (``inf`` if it never will be)."""
-        if amount > self.limit:
-            return math.inf
-        return max(0.0, (amount - self.available(now)) / self.rate) if self.rate > 0 else math.inf
+        missing = amount - self.available(now)
+        if missing <= 0:
+            return 0.0
+        return missing / self.rate if self.rate > 0 and amount <= self.limit else math.inf
 
     def take(self, amount: float, now: float) -> Window:
         return replace(self, remaining=self.available(now) - amount, at=now)
