@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from moa_cli.budget import Budget, TooLarge, even_caps, fit_tokens, shorten
@@ -142,3 +144,50 @@ async def test_the_prefix_sent_before_is_not_counted_again():
     used = 100_000 - budget.book.get("m").tokens.remaining  # type: ignore[union-attr]
     answers_only = budget.prompt_tokens(second.messages[-1:], 1.0)
     assert used == budget.prompt_tokens(first.messages, 1.0) + 2048 + answers_only + 2048
+
+
+@pytest.mark.parametrize(
+    ("model", "takes"),
+    [("openai/gpt-oss-120b", True), ("ollama:gpt-oss:20b", True), ("openai:o3-mini", True), ("openai:gpt-5-mini", True),
+     ("qwen/qwen3.8-27b", False), ("openai:gpt-4.1", False), ("openrouter:openai/o3", False)],
+)
+def test_reasoning_effort_is_known_to_be_taken_by_gpt_oss_and_openais_reasoning_models(model, takes):
+    from moa_cli.model_limits import takes_reasoning_effort
+
+    assert takes_reasoning_effort(model) is takes
+
+
+async def test_reasoning_effort_goes_only_to_models_that_take_it_the_specs_own_first():
+    from memory_provider import MemoryProvider
+
+    from moa_cli.engine import MoaRun
+    from moa_cli.request import ModelSpec, MoaRequest
+
+    provider = MemoryProvider()
+    references = (ModelSpec("openai/gpt-oss-20b"), ModelSpec("qwen/qwen3.8-27b"))
+    request = MoaRequest("q", references, ModelSpec("openai/gpt-oss-120b", reasoning_effort="high"), reasoning_effort="low")
+    async for _ in MoaRun(request, provider, budget=Budget(LimitsBook(None))):
+        pass
+    efforts = {c.model: c.reasoning_effort for c in provider.calls}
+    assert efforts == {"openai/gpt-oss-20b": "low", "qwen/qwen3.8-27b": None, "openai/gpt-oss-120b": "high"}
+
+
+async def test_the_groq_sdk_sends_reasoning_effort_in_the_request_body():
+    from groq_server import GroqServer
+
+    from moa_cli.providers.groq import GroqProvider
+
+    with GroqServer() as server:
+        provider = GroqProvider(api_key="k", base_url=server.base_url)
+        async for _ in provider.stream(replace(call(), model="openai/gpt-oss-20b", reasoning_effort="low")):
+            pass
+        await provider.aclose()
+    assert server.requests[0].body["reasoning_effort"] == "low"
+
+
+def test_a_calls_cost_counts_cached_input_at_its_own_price():
+    budget = budget_with(price=(0.15, 0.075, 0.60))
+    assert budget.cost("m", Usage(prompt_tokens=1000, completion_tokens=500, cached_tokens=400)) == pytest.approx(
+        (600 * 0.15 + 400 * 0.075 + 500 * 0.60) / 1e6
+    )
+    assert budget.cost("unpriced", Usage(1, 1)) is None

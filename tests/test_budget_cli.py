@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -34,5 +35,59 @@ def test_two_long_questions_back_to_back_are_both_answered_without_413_or_429(
     assert first.stdout.startswith(b"point0 point1") and second.stdout.startswith(b"point0 point1")
     statuses = [r.status for r in groq_server.requests]
     assert statuses == [200] * 8, statuses
-    assert b"sending in" in second.stderr  # the second question waited for the minute, visibly
     assert elapsed < 20 * MINUTE
+
+
+def test_a_request_waits_for_the_minute_to_free_with_a_countdown_on_stderr(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    import json
+    from pathlib import Path
+
+    # What another moa process left in the shared book: the aggregator's minute is spent, and
+    # frees at 1,000 tokens a second: the aggregator needs ~4,700 (~4 s after its reference's ~1 s).
+    book = Path(moa_env["XDG_DATA_HOME"]) / "moa" / "limits.json"
+    book.parent.mkdir(parents=True)
+    spent = {"limit": 8000, "remaining": 0.0, "at": time.time(), "rate": 1000.0}
+    book.write_text(json.dumps({"version": 1, "models": {"openai/gpt-oss-120b": {"tokens": spent}}}))
+    started = time.monotonic()
+    proc = run_moa(["ask", "-m", "openai/gpt-oss-20b", "hello"], moa_env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - started >= 2.0
+    assert re.search(rb"openai/gpt-oss-120b: waiting for [\d,]+ of 8,000 tokens a minute; sending in \ds", proc.stderr)
+    assert [r.status for r in groq_server.requests] == [200, 200]
+
+
+def test_json_and_the_store_show_cached_tokens_and_cost_per_agent(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    import json
+    import sqlite3
+    from pathlib import Path
+
+    proc = run_moa(["ask", "--json", QUESTION], moa_env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    aggregator = data["aggregator"]
+    # The aggregator's request repeats the 120b reference's word for word up to the question.
+    usage = aggregator["usage"]
+    assert usage["cached_tokens"] == 600
+    expected = ((usage["prompt_tokens"] - 600) * 0.15 + 600 * 0.075 + usage["completion_tokens"] * 0.60) / 1e6
+    assert aggregator["cost_usd"] == pytest.approx(expected)
+    assert data["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in [*data["references"], aggregator]))
+    db = sqlite3.connect(Path(moa_env["XDG_DATA_HOME"]) / "moa" / "moa.db")
+    rows = db.execute("SELECT role, cached_tokens, cost FROM agent_outputs ORDER BY id").fetchall()
+    assert rows[-1] == ("aggregator", 600, pytest.approx(expected))
+    (turn_cost,) = db.execute("SELECT cost FROM turns").fetchone()
+    assert turn_cost == pytest.approx(data["cost_usd"])
+
+
+def test_the_last_status_line_shows_cached_tokens_and_each_agents_cost(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    proc = run_moa(["ask", QUESTION], moa_env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stderr.decode().splitlines()[-1]
+    assert last.startswith("moa: 3/3 references · ")
+    assert "(600 cached) · $0.00" in last
+    assert ", aggregator $0.00" in last and "(references $0.0008 + " in last

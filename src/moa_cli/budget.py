@@ -24,7 +24,7 @@ from moa_cli.context import estimate_tokens
 from moa_cli.errors import ProviderError
 from moa_cli.events import Agent, AgentWaiting, Usage
 from moa_cli.limits import DAY, MINUTE, LimitsBook, ModelLimits, Window, now, observe_headers
-from moa_cli.model_limits import BUILTIN_MODELS, ModelConfig
+from moa_cli.model_limits import BUILTIN_MODELS, ModelConfig, cost
 from moa_cli.prompts import answers_message
 from moa_cli.providers.base import ChatCall
 from moa_cli.providers.sdk import format_wait
@@ -250,6 +250,13 @@ class Budget:
         """Whether anything is known of ``model``'s limits (else the book is not even written)."""
         known, declared = self.book.get(model), self.models.get(model, ModelConfig())
         return any((known.tokens, known.requests, known.rpm, declared.tpm, declared.rpm, declared.rpd))
+
+    def cost(self, model: str, usage: Usage | None) -> float | None:
+        """US$ for ``usage`` at ``model``'s price (None when either is unknown)."""
+        price = self.models.get(model, ModelConfig()).price
+        if usage is None or price is None:
+            return None
+        return cost(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, price)
 
     # -- learning ------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Final
 
 from moa_cli.budget import Budget
@@ -30,6 +31,7 @@ from moa_cli.events import (
     TextDelta,
     Usage,
 )
+from moa_cli.model_limits import effort_for
 from moa_cli.prompts import build_messages
 from moa_cli.providers.base import ChatCall, Delta, Pace, Provider, Retrying
 from moa_cli.request import MoaRequest, ModelSpec
@@ -215,12 +217,19 @@ class MoaRun:
             agent_result.finished_at = self.clock()
             yield AgentFailed(agent_result)
             return
-        call = self.budget.watched(call)
+        call = self.budget.watched(replace(call, reasoning_effort=self._effort(agent_result.agent)))
         try:
             async for event in self._stream(agent_result, call):
                 yield event
         finally:
             self.budget.settle(call, agent_result.usage)
+            agent_result.cost = self.budget.cost(call.model, agent_result.usage)
+
+    def _effort(self, agent: Agent) -> str | None:
+        """The reasoning effort for ``agent``'s model: its spec's, else the request's, else the config's."""
+        request = self.request
+        spec = request.aggregator if agent.role == "aggregator" else request.references[agent.index // request.samples]
+        return effort_for(agent.model, spec.reasoning_effort or request.reasoning_effort, self.budget.models)
 
     async def _stream(self, agent_result: AgentResult, call: ChatCall) -> AsyncIterator[Event]:
         """Stream one agent's call, keeping everything it sends in ``agent_result``."""

@@ -73,6 +73,8 @@ class AgentResult:
     started_at: float = 0.0
     first_token_at: float | None = None
     finished_at: float | None = None
+    cost: float | None = None
+    """US$ for this call's tokens, when the model's price is known."""
 
     @property
     def text(self) -> str:
@@ -163,6 +165,12 @@ class MoaResult:
             if result.usage:
                 total = total + result.usage
         return total
+
+    @property
+    def cost(self) -> float | None:
+        """US$ for every call of the run with a known price (None if none has one)."""
+        costs = [r.cost for r in self.agents if r.cost is not None]
+        return sum(costs) if costs else None
 
     @property
     def agents(self) -> list[AgentResult]:

@@ -45,6 +45,29 @@ class ModelConfig:
     price: tuple[float, float, float] | None = None
 
 
+def takes_reasoning_effort(model: str) -> bool:
+    """Whether ``model`` (a moa model id) accepts ``reasoning_effort``: gpt-oss anywhere, OpenAI's reasoning models."""
+    provider, _, name = model.rpartition(":") if ":" in model.split("/")[0] else ("", "", model)
+    if "gpt-oss" in model:
+        return True
+    return provider == "openai" and name.startswith(("o1", "o3", "o4", "gpt-5"))
+
+
+def effort_for(model: str, asked: str | None, models: Mapping[str, ModelConfig]) -> str | None:
+    """The ``reasoning_effort`` to send to ``model``: the one ``asked`` (flag, preset, model spec), else its
+    ``[models]`` entry's. Only a model that takes it gets one, unless the config declares it for that model."""
+    declared = models.get(model, ModelConfig()).reasoning_effort
+    if asked is not None and takes_reasoning_effort(model):
+        return asked
+    return declared
+
+
+def cost(usage_prompt: int, usage_cached: int, usage_completion: int, price: tuple[float, float, float]) -> float:
+    """US$ for one call's tokens at ``price`` (input, cached input, output per 1M tokens)."""
+    fresh = max(usage_prompt - usage_cached, 0)
+    return (fresh * price[0] + usage_cached * price[1] + usage_completion * price[2]) / 1_000_000
+
+
 def _count(value: object) -> int:
     if type(value) is not int or value < 1:
         raise TableProblem((), f"must be an integer >= 1, not {value!r}")

@@ -69,6 +69,8 @@ class AgentRow:
     latency: float | None
     index: int = 0
     first_token_latency: float | None = None
+    cached_tokens: int | None = None
+    cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ class TurnRecord:
     prompt_tokens: int | None
     completion_tokens: int | None
     agents: tuple[AgentRow, ...] = ()
+    cached_tokens: int | None = None
+    cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ _SESSION_SELECT = """
 """
 _TURN_SELECT = """
     SELECT id, session_id, seq, question, answer, status, error, aggregator, settings,
-        started, finished, elapsed, prompt_tokens, completion_tokens
+        started, finished, elapsed, prompt_tokens, completion_tokens, cached_tokens, cost
     FROM turns
 """
 
@@ -253,15 +257,17 @@ class Store:
         usages = [agent.usage for agent in result.agents if agent.usage]
         prompt_tokens = sum(u.prompt_tokens for u in usages) if usages else None
         completion_tokens = sum(u.completion_tokens for u in usages) if usages else None
+        cached_tokens = sum(u.cached_tokens for u in usages) if usages else None
         aggregator = result.aggregator.agent.model if result.aggregator else None
         rows = [_agent_values(turn_id, agent) for agent in result.agents]
         now = _now()
         with self._write() as db:
             updated = db.execute(
                 """UPDATE turns SET answer = ?, status = ?, error = ?, aggregator = coalesce(?, aggregator),
-                    finished = ?, elapsed = ?, prompt_tokens = ?, completion_tokens = ? WHERE id = ?""",
+                    finished = ?, elapsed = ?, prompt_tokens = ?, completion_tokens = ?, cached_tokens = ?,
+                    cost = ? WHERE id = ?""",
                 (result.answer, status, result.error, aggregator, now, result.elapsed,
-                 prompt_tokens, completion_tokens, turn_id),
+                 prompt_tokens, completion_tokens, cached_tokens, result.cost, turn_id),
             )
             if updated.rowcount == 0:
                 raise StoreError(f"no turn {turn_id} in {self.path}")
@@ -272,8 +278,8 @@ class Store:
             db.execute("DELETE FROM agent_outputs WHERE turn_id = ?", (turn_id,))
             db.executemany(
                 """INSERT INTO agent_outputs (turn_id, layer, role, idx, model, status, error, prompt_tokens,
-                    completion_tokens, latency, first_token_latency, text, reasoning)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    completion_tokens, latency, first_token_latency, text, reasoning, cached_tokens, cost)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 rows,
             )
 
@@ -285,14 +291,15 @@ class Store:
             if with_agents:
                 for turn_id, *values in self._db.execute(
                     """SELECT a.turn_id, a.layer, a.role, a.model, a.text, a.reasoning, a.status, a.error,
-                        a.prompt_tokens, a.completion_tokens, a.latency, a.idx, a.first_token_latency
+                        a.prompt_tokens, a.completion_tokens, a.latency, a.idx, a.first_token_latency,
+                        a.cached_tokens, a.cost
                     FROM agent_outputs a JOIN turns t ON t.id = a.turn_id
                     WHERE t.session_id = ? ORDER BY a.turn_id, a.id""",
                     (session_id,),
                 ):
                     agents.setdefault(turn_id, []).append(AgentRow(*values))
         return [
-            TurnRecord(*row[:8], json.loads(row[8]), *row[9:], agents=tuple(agents.get(row[0], ())))
+            TurnRecord(*row[:8], json.loads(row[8]), *row[9:14], tuple(agents.get(row[0], ())), *row[14:])
             for row in rows
         ]
 
@@ -413,6 +420,7 @@ def _agent_values(turn_id: int, result: AgentResult) -> tuple[object, ...]:
         "interrupted" if result.status == "running" else result.status, result.error,
         usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
         result.elapsed, first_token, result.text, result.reasoning,
+        usage.cached_tokens if usage else None, result.cost,
     )
 
 
