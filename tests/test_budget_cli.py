@@ -91,3 +91,14 @@ def test_the_last_status_line_shows_cached_tokens_and_each_agents_cost(
     assert last.startswith("moa: 3/3 references · ")
     assert "(600 cached) · $0.00" in last
     assert ", aggregator $0.00" in last and "(references $0.0008 + " in last
+
+
+def test_moa_sessions_shows_each_sessions_total_cost(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
+    import json
+
+    first = run_moa(["ask", "--json", QUESTION], moa_env, timeout=120)
+    second = run_moa(["ask", "--json", "-c", "And then?"], moa_env, timeout=120)
+    total = sum(json.loads(p.stdout)["cost_usd"] for p in (first, second))
+    listing = run_moa(["sessions"], moa_env)
+    assert f"   2 turns  " in listing.stdout.decode() and f"${total:.4f}" in listing.stdout.decode()
+    assert json.loads(run_moa(["sessions", "--json"], moa_env).stdout)[0]["cost"] == pytest.approx(total)

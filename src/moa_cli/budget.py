@@ -148,6 +148,12 @@ class Budget:
         limits = [x for x in (known.tokens.limit if known.tokens else declared.tpm, declared.context_window) if x]
         return min(limits) if limits else None
 
+    def smallest_limit(self, models: Sequence[str]) -> int | None:
+        """The smallest per-request token limit known among ``models`` (None if none is known):
+        what a conversation must fit besides the context window (see ``fit_history_to_rate_limit``)."""
+        limits = [x for m in models if (x := self.limit(m, self.book.get(m))) is not None]
+        return min(limits) if limits else None
+
     # -- fitting -------------------------------------------------------------------------------
 
     def fit(self, call: ChatCall, answers: Sequence[str]) -> tuple[ChatCall, str | None]:

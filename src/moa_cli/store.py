@@ -51,6 +51,8 @@ class SessionInfo:
     updated: str
     turns: int
     title: str
+    cost: float | None = None
+    """US$ of every turn with a known price (None if none has one)."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,8 @@ class SearchHit:
 _SESSION_SELECT = """
     SELECT s.id, s.name, s.created, s.updated,
         (SELECT count(*) FROM turns t WHERE t.session_id = s.id),
-        (SELECT substr(t.question, 1, 400) FROM turns t WHERE t.session_id = s.id ORDER BY t.seq LIMIT 1)
+        (SELECT substr(t.question, 1, 400) FROM turns t WHERE t.session_id = s.id ORDER BY t.seq LIMIT 1),
+        (SELECT sum(t.cost) FROM turns t WHERE t.session_id = s.id)
     FROM sessions s
 """
 _TURN_SELECT = """
@@ -425,8 +428,8 @@ def _agent_values(turn_id: int, result: AgentResult) -> tuple[object, ...]:
 
 
 def _session(row: tuple[Any, ...]) -> SessionInfo:
-    session_id, name, created, updated, turns, first = row
-    return SessionInfo(session_id, name, created, updated, turns, _title(name, first))
+    session_id, name, created, updated, turns, first, cost = row
+    return SessionInfo(session_id, name, created, updated, turns, _title(name, first), cost)
 
 
 def _title(name: str | None, first_question: str | None) -> str:
