@@ -102,3 +102,23 @@ def test_moa_sessions_shows_each_sessions_total_cost(groq_server: GroqServer, mo
     listing = run_moa(["sessions"], moa_env)
     assert f"   2 turns  " in listing.stdout.decode() and f"${total:.4f}" in listing.stdout.decode()
     assert json.loads(run_moa(["sessions", "--json"], moa_env).stdout)[0]["cost"] == pytest.approx(total)
+
+
+def test_on_a_terminal_the_aggregators_wait_counts_down_under_the_panels(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    import json
+    from pathlib import Path
+
+    from test_ask_terminal import read_all, spawn, visible
+
+    book = Path(moa_env["XDG_DATA_HOME"]) / "moa" / "limits.json"
+    book.parent.mkdir(parents=True)
+    spent = {"limit": 8000, "remaining": -3000.0, "at": time.time(), "rate": 1000.0}
+    book.write_text(json.dumps({"version": 1, "models": {"agg/x": {"tokens": spent}}}))
+    child = spawn(["ask", "-m", "ref/a", "-a", "agg/x", "q"], moa_env)
+    child.expect("agg/x: waiting for")
+    text = visible(read_all(child))
+    assert child.exitstatus == 0
+    assert re.search(r"of 8,000 tokens a minute; sending in \ds", text)
+    assert "point0 point1" in text  # then the answer

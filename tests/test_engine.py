@@ -85,7 +85,7 @@ async def test_second_layer_references_see_first_layer_answers() -> None:
     await collect(run)
     layer2 = provider.calls[2:4]
     for call in layer2:
-        assert "1. r1 answer" in call.messages[0].content and "2. r2 answer" in call.messages[0].content
+        assert "1. r1 answer" in call.messages[-1].content and "2. r2 answer" in call.messages[-1].content
     assert [c.model for c in provider.calls] == ["r1", "r2", "r1", "r2", "agg"]
     assert [r.agent.layer for r in run.result.references] == [1, 1, 2, 2]
 
@@ -125,8 +125,8 @@ async def test_reference_timeout_leaves_out_the_slow_model_and_keeps_its_partial
     assert slow.text.startswith("one ")
     assert "left out" in (slow.error or "")
     assert run.result.status == "complete"
-    assert "quick" in provider.calls[-1].messages[0].content
-    assert "one" not in provider.calls[-1].messages[0].content
+    assert "quick" in provider.calls[-1].messages[-1].content
+    assert "one" not in provider.calls[-1].messages[-1].content
     assert provider.open_streams == 0
     assert any(isinstance(e, AgentFailed) and e.result is slow for e in events)
 

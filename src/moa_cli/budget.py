@@ -19,11 +19,12 @@ import hashlib
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from moa_cli.context import estimate_tokens
 from moa_cli.errors import ProviderError
 from moa_cli.events import Agent, AgentWaiting, Usage
-from moa_cli.limits import DAY, MINUTE, LimitsBook, ModelLimits, Window, now, observe_headers
+from moa_cli.limits import DAY, MINUTE, LimitsBook, ModelLimits, Window, observe_headers, wall_clock
 from moa_cli.model_limits import BUILTIN_MODELS, ModelConfig, cost
 from moa_cli.prompts import answers_message
 from moa_cli.providers.base import ChatCall
@@ -71,7 +72,7 @@ def fit_tokens(limit: int, base: int, answers: Sequence[int], max_tokens: int, f
     if lowered <= room:
         return lowered, list(answers)
     keep = limit - base - lowered
-    if keep < (len(answers) * 16 if answers else 0) or (not answers and keep < 0):
+    if keep < 16 * len(answers):  # not even a few words of each answer (or, with none, no room at all)
         raise TooLarge(f"{base:,} prompt tokens + {lowered:,} for the answer exceed {limit:,}")
     return lowered, even_caps(answers, keep)
 
@@ -116,7 +117,7 @@ class Budget:
 
     book: LimitsBook
     models: Mapping[str, ModelConfig] = field(default_factory=lambda: BUILTIN_MODELS)
-    clock: Callable[[], float] = now
+    clock: Callable[[], float] = wall_clock
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     max_wait: float = MAX_WAIT
     _sent: dict[int, tuple[int, bool]] = field(default_factory=dict)
@@ -169,7 +170,7 @@ class Budget:
         if limit is None:
             return replace(call, max_tokens=max_tokens), None
         ratio = self._ratio(known)
-        size = lambda text: self._size(text, ratio)  # noqa: E731
+        size = partial(self._size, ratio=ratio)
         sizes = [size(a) for a in answers]
         base = self.prompt_tokens(call.messages, ratio) - sum(sizes)
         try:

@@ -218,6 +218,6 @@ class LimitsBook:
             os.close(fd)
 
 
-def now() -> float:
+def wall_clock() -> float:
     """Wall-clock seconds: windows are shared between processes, so not a monotonic clock."""
     return time.time()

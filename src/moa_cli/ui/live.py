@@ -236,7 +236,10 @@ class LiveRenderer:
         elif isinstance(event, AgentRetrying) and event.agent in self.panels:
             self.panels[event.agent].note = strip_controls(f"{event.reason}\nretrying in {event.wait:.2g}s")
         elif isinstance(event, AgentDone | AgentFailed):
-            if (panel := self.panels.get(event.result.agent)) is not None:
+            agent = event.result.agent
+            if agent.role == "reference" and agent not in self.panels:  # refused before it was sent
+                self._started(agent)
+            if (panel := self.panels.get(agent)) is not None:
                 panel.note = ""
 
     def _waiting(self, event: AgentWaiting) -> None:
