@@ -191,3 +191,12 @@ def test_a_calls_cost_counts_cached_input_at_its_own_price():
         (600 * 0.15 + 400 * 0.075 + 500 * 0.60) / 1e6
     )
     assert budget.cost("unpriced", Usage(1, 1)) is None
+
+
+async def test_a_request_larger_than_the_announced_limit_fails_instead_of_waiting_forever():
+    clock = Clock()
+    budget = budget_with(ModelLimits(tokens=Window(1000, 1000.0, clock.now, 10.0)), clock)
+    with pytest.raises(ProviderError) as info:
+        async for _ in budget.clear(AGENT, call(max_tokens=2000)):
+            pass
+    assert info.value.kind == "too_large" and "more than it will ever allow" in str(info.value)

@@ -100,7 +100,7 @@ def test_moa_sessions_shows_each_sessions_total_cost(groq_server: GroqServer, mo
     second = run_moa(["ask", "--json", "-c", "And then?"], moa_env, timeout=120)
     total = sum(json.loads(p.stdout)["cost_usd"] for p in (first, second))
     listing = run_moa(["sessions"], moa_env)
-    assert f"   2 turns  " in listing.stdout.decode() and f"${total:.4f}" in listing.stdout.decode()
+    assert "   2 turns  " in listing.stdout.decode() and f"${total:.4f}" in listing.stdout.decode()
     assert json.loads(run_moa(["sessions", "--json"], moa_env).stdout)[0]["cost"] == pytest.approx(total)
 
 

@@ -206,6 +206,8 @@ class Budget:
             wait, reason = self._reserve(call)
             if wait <= 0:
                 return
+            if math.isinf(wait):
+                raise ProviderError(f"{call.model}: {reason}: more than it will ever allow", kind="too_large", model=call.model)
             if wait > self.max_wait:
                 raise ProviderError(f"{call.model}: {reason}; it frees in {format_wait(math.ceil(wait))}",
                                     kind="rate_limited", model=call.model)
