@@ -34,7 +34,7 @@ def _build(store: Any, session_id: str, question: str) -> Any:
 
     history = store.history(session_id)
     try:
-        from moa_cli.cli.turns import build_request
+        from moa_cli.app.requests import build_request
     except ImportError:  # before the CLI trims history
         request = MoaRequest(question, Settings().references, Settings().aggregator, tuple(history))
     else:

@@ -118,6 +118,8 @@ class RecordedRequest:
     """perf_counter() when the first reasoning/content token chunk was written."""
     last_byte_sent_at: float | None = None
     """perf_counter() when the last byte of the response was written."""
+    hung_up_at: float | None = None
+    """perf_counter() when a write failed because the client had closed the connection."""
 
     @property
     def stream(self) -> bool:
@@ -371,6 +373,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._complete(record, behavior)
         except _Stopped:
             self.close_connection = True
+        except OSError:
+            record.hung_up_at = time.perf_counter()  # the client closed the connection mid-answer
+            raise
 
     def _admit(self, limiter: Limiter, record: RecordedRequest, behavior: Behavior) -> Grant | Refusal | None:
         limit = record.body.get("max_completion_tokens") or record.body.get("max_tokens")
@@ -628,6 +633,14 @@ class GroqServer:
             else:
                 self._behaviors[model] = behavior
                 self._fail_counts.pop(model, None)
+
+    def reset(self) -> None:
+        """Forget every behaviour, fail count and recorded request: for a server shared by tests."""
+        with self._lock:
+            self._behaviors.clear()
+            self.default = Behavior()
+            self._fail_counts.clear()
+            self.requests.clear()
 
     def model_ids(self) -> list[str]:
         with self._lock:

@@ -312,15 +312,6 @@ def test_version_and_help(moa_env: dict[str, str]) -> None:
     assert help_text.returncode == 0 and b"--ref-timeout" in help_text.stdout
 
 
-def test_input_larger_than_the_context_is_refused_before_any_request(
-    groq_server: GroqServer, moa_env: dict[str, str]
-) -> None:
-    proc = run_moa(["ask", *REFS, "summarise"], moa_env, stdin=b"lorem ipsum " * 200_000)
-    assert proc.returncode == 2
-    assert "more than fits the models' context" in proc.stderr.decode()
-    assert groq_server.requests == []
-
-
 def test_verbose_logs_each_request_with_the_key_redacted(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     moa_env["GROQ_API_KEY"] = "gsk_very_secret"
     proc = run_moa(["--verbose", "ask", "-q", *REFS, "q"], moa_env)

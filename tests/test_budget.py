@@ -176,9 +176,11 @@ async def test_the_groq_sdk_sends_reasoning_effort_in_the_request_body():
     from groq_server import GroqServer
 
     from moa_cli.providers.groq import GroqProvider
+    from moa_cli.providers.registry import BUILTIN_PROVIDERS
 
     with GroqServer() as server:
-        provider = GroqProvider(api_key="k", base_url=server.base_url)
+        config = replace(BUILTIN_PROVIDERS["groq"], base_url=server.base_url)
+        provider = GroqProvider(config, api_key="k", timeout=10)
         async for _ in provider.stream(replace(call(), model="openai/gpt-oss-20b", reasoning_effort="low")):
             pass
         await provider.aclose()

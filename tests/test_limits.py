@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from dataclasses import replace
 import stat
 from pathlib import Path
 
@@ -127,12 +128,14 @@ async def test_the_groq_provider_reports_every_responses_headers_and_cached_toke
     from moa_cli.events import Usage
     from moa_cli.providers.base import ChatCall
     from moa_cli.providers.groq import GroqProvider
+    from moa_cli.providers.registry import BUILTIN_PROVIDERS
     from moa_cli.request import Message
 
     seen: list[tuple[dict[str, str], float]] = []
     limiter = Limiter({"m": TierLimits(rpd=10, tpm=500)})
     with GroqServer({"m": Behavior(text="fine")}, limits=limiter) as server:
-        provider = GroqProvider(api_key="k", base_url=server.base_url)
+        config = replace(BUILTIN_PROVIDERS["groq"], base_url=server.base_url)
+        provider = GroqProvider(config, api_key="k", timeout=10)
         question = (Message("user", "word " * 100),)
         call = ChatCall("m", question, 0.7, 50, on_headers=lambda h, period: seen.append((dict(h), period)))
         usages = [c for _ in range(2) async for c in provider.stream(call) if isinstance(c, Usage)]

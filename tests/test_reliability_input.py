@@ -55,11 +55,16 @@ def test_binary_stdin_with_nul_bytes_is_cleaned_and_told(groq_server: GroqServer
     assert (turn.question, turn.status) == (sent, "complete")
 
 
+@pytest.mark.parametrize("via", ["argument", "stdin"])
 def test_a_question_larger_than_the_context_is_refused_before_any_request(
-    groq_server: GroqServer, moa_env: dict[str, str], tmp_path: Path
+    groq_server: GroqServer, moa_env: dict[str, str], tmp_path: Path, via: str
 ) -> None:
     use_config(moa_env, tmp_path, "context_window = 4000\nmax_tokens = 500\n")
-    proc = run_moa(["ask", *REFS, "word " * 5_000], moa_env)  # an argument, not stdin
+    big = "word " * 5_000
+    if via == "argument":
+        proc = run_moa(["ask", *REFS, big], moa_env)
+    else:
+        proc = run_moa(["ask", *REFS], moa_env, stdin=big.encode())
     assert proc.returncode == 2
     stderr = proc.stderr.decode()
     assert stderr.startswith("moa: error: the question is about 8,334 tokens, more than fits the models' context")

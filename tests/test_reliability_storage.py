@@ -10,6 +10,7 @@ store's own handling of each case in process (``test_store``).
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -153,7 +154,7 @@ def test_a_disk_that_fills_while_the_answer_streams_costs_only_the_record(
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=moa_env,
     )
     assert proc.stdout is not None
-    first = proc.stdout.read(3)  # the turn is stored as begun; the aggregator streams
+    first = os.read(proc.stdout.fileno(), 3)  # unbuffered: communicate() reads the fd, not a buffer
     resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (1, 1))  # now the disk is full
     rest, stderr = proc.communicate(timeout=10)
     assert proc.returncode == 0, stderr

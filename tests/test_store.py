@@ -454,19 +454,3 @@ def test_a_closed_store_raises_store_error_naming_the_file(store: Store, path: P
     store.close()
     with pytest.raises(StoreError, match=rf"^cannot read session database {re.escape(str(path))}: "):
         store.count_turns()
-
-
-def test_the_api_key_never_reaches_the_database_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    secret = "gsk_test_never_stored_5f1e9a"
-    monkeypatch.setenv("GROQ_API_KEY", secret)
-    with Store.open(env={**os.environ, "MOA_HOME": str(tmp_path / "data")}) as store:
-        session = store.create_session("keys")
-        turn = store.begin_turn(session.id, "q", {"models": ["m"], "temperature": 0.5})
-        store.save_partial(turn, result("partial"))
-        store.finish_turn(turn, result("answer", refs=("r1", "r2")))
-        store.search("answer")
-        written = b"".join(p.read_bytes() for p in (tmp_path / "data").iterdir())
-    written += b"".join(p.read_bytes() for p in (tmp_path / "data").iterdir())
-    assert written and secret.encode() not in written

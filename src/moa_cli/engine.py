@@ -1,8 +1,8 @@
 """The Mixture-of-Agents engine: references in parallel, layer by layer, then one streamed aggregator.
 
-It knows nothing of terminals. ``MoaRun`` is an async iterable of :mod:`moa_cli.events`; its
-``result`` holds everything that has arrived so far, so a consumer that stops early (Ctrl-C) still
-has every partial answer.
+It knows nothing of terminals. ``MoaRun`` is an async iterable of :mod:`moa_cli.events`, the one
+channel to its consumers (see there). Its ``result`` holds everything that has arrived so far, for
+whoever drives the run: a run stopped early (Ctrl-C) still has every partial answer.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from moa_cli.events import (
 )
 from moa_cli.model_limits import effort_for
 from moa_cli.prompts import build_messages
-from moa_cli.providers.base import ChatCall, Delta, Pace, Provider, Retrying
+from moa_cli.providers.base import ChatCall, ChatStreamer, Delta, Pace, Retrying
 from moa_cli.request import MoaRequest, ModelSpec
 
 REFERENCE_READ_INTERVAL: Final = 0.01
@@ -52,7 +52,7 @@ class MoaRun:
     def __init__(
         self,
         request: MoaRequest,
-        provider: Provider,
+        provider: ChatStreamer,
         clock: Callable[[], float] = time.perf_counter,
         budget: Budget | None = None,
     ) -> None:
@@ -235,7 +235,7 @@ class MoaRun:
         """Stream one agent's call, keeping everything it sends in ``agent_result``."""
         agent = agent_result.agent
         agent_result.started_at = self.clock()
-        yield AgentStarted(agent)
+        yield AgentStarted(agent, agent_result)
         try:
             async for chunk in self.provider.stream(call):
                 if isinstance(chunk, Delta):

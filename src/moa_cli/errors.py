@@ -5,23 +5,36 @@ Callers catch :class:`MoaError`; the CLI maps each class to a one-line message a
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit code moa ends with; README.md's table says what each means."""
+
+    OK = 0
+    FAILED = 1  # no answer: every reference failed, or the aggregator did
+    USAGE = 2  # bad input: no question, bad flag or config, missing key
+    HANGUP = 129  # SIGHUP: the terminal went away
+    INTERRUPTED = 130  # Ctrl-C
+    TERMINATED = 143  # SIGTERM
+
 
 class MoaError(Exception):
     """Base class of every error moa-cli reports to the user."""
 
-    exit_code: int = 1
+    exit_code: int = ExitCode.FAILED
 
 
 class UsageError(MoaError):
     """Raised when the command line or the input is unusable (no question, bad flag value)."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class ConfigError(MoaError):
     """Raised when the config file is malformed, has an unknown key or a value of the wrong type."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
     def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
         where = ""
@@ -35,7 +48,7 @@ class ConfigError(MoaError):
 class MissingApiKeyError(MoaError):
     """Raised before any request when a provider needs a key and none is set."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class ProviderError(MoaError):

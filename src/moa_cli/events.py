@@ -1,7 +1,10 @@
 """The typed events the engine yields, and the result it ends with.
 
 Every front end (Rich panels, plain pipe output, JSON, the REPL, the session store) is a consumer
-of these; none of them talks to a provider directly.
+of these; none of them talks to a provider directly. The events are the only channel from the
+engine to its consumers: ``AgentStarted`` hands over each agent's :class:`AgentResult`, which the
+engine goes on filling as deltas arrive (consumers read it, never write it), and ``Finished``
+the whole :class:`MoaResult`. No consumer is given the run itself.
 """
 
 from __future__ import annotations
@@ -98,9 +101,10 @@ class AgentResult:
 
 @dataclass(frozen=True, slots=True)
 class AgentStarted:
-    """A request for ``agent`` has been sent."""
+    """A request for ``agent`` has been sent; ``result`` is where the engine keeps what it produces."""
 
     agent: Agent
+    result: AgentResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ def build_plan(
         plan_providers.append(
             {
                 "name": name,
-                "url": config.base_url or env.get("GROQ_BASE_URL") or "https://api.groq.com/openai/v1",
+                "url": config.base_url,
                 "key": f"{source} (set, redacted)" if key else source,
             }
         )

@@ -1,4 +1,5 @@
-"""Stores a turn as it happens: the question at once, the answer so far every second, all at the end.
+"""Stores a turn as it happens: the question before any request leaves, the answer so far every
+second, and everything at the end.
 
 The recorder is one more consumer of engine events, beside the front end.
 """
@@ -10,30 +11,17 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from moa_cli.config import Settings
 from moa_cli.errors import StoreError
-from moa_cli.events import Event, MoaResult, TextDelta
+from moa_cli.events import AgentStarted, Event, MoaResult, TextDelta
+from moa_cli.settings import Settings, record
 from moa_cli.store import Store
 from moa_cli.ui.sanitize import strip_controls
 
 
-def settings_record(settings: Settings) -> dict[str, object]:
-    """What a turn stores about how it was asked (never a key: settings hold none)."""
-    return {
-        "references": [spec.model for spec in settings.references],
-        "aggregator": settings.aggregator.model,
-        "layers": settings.layers,
-        "temperature": settings.temperature,
-        "max_tokens": settings.max_tokens,
-        "system": settings.system,
-        "ref_timeout": settings.ref_timeout,
-        "straggler_factor": settings.straggler_factor,
-        "samples": settings.samples,
-    }
-
-
 class NoRecorder:
     """Stands in for a :class:`TurnRecorder` when the turn cannot be stored."""
+
+    turn_id = 0
 
     def handle(self, event: Event) -> None:
         pass
@@ -49,30 +37,33 @@ class TurnRecorder:
         self,
         store: Store,
         session_id: str,
-        result: MoaResult,
+        question: str,
         settings: Settings,
         *,
         checkpoint_every: float = 1.0,
         err: TextIO | None = None,
     ) -> None:
         self.store = store
-        self.result = result
         self.every = checkpoint_every
         self.err = err or sys.stderr
         self.failed = False
         self.turn_id = 0
+        self.partial = MoaResult(question)
+        """The answer so far, checkpointed while it streams: its aggregator comes with ``AgentStarted``."""
         self._guard(self._begin, session_id, settings)
         self._last_save = time.monotonic()
 
     def _begin(self, session_id: str, settings: Settings) -> None:
-        self.turn_id = self.store.begin_turn(session_id, self.result.question, settings_record(settings))
+        self.turn_id = self.store.begin_turn(session_id, self.partial.question, record(settings))
 
     def handle(self, event: Event) -> None:
         if isinstance(event, TextDelta) and event.agent.role == "aggregator":
             now = time.monotonic()
             if now - self._last_save >= self.every:
                 self._last_save = now
-                self._guard(self.store.save_partial, self.turn_id, self.result)
+                self._guard(self.store.save_partial, self.turn_id, self.partial)
+        elif isinstance(event, AgentStarted) and event.agent.role == "aggregator":
+            self.partial.aggregator = event.result
 
     def close(self, result: MoaResult) -> None:
         self._guard(self.store.finish_turn, self.turn_id, result)

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from moa_cli.chat.session import ChatSession
-from moa_cli.config import DEFAULT_REFERENCES
+from moa_cli.settings import DEFAULT_REFERENCES, SETTINGS, parse_slash, slash_name
 from moa_cli.errors import MoaError, UsageError
 from moa_cli.transcript import to_markdown
 from moa_cli.ui.sanitize import strip_controls
@@ -52,35 +52,31 @@ def _help(chat: ChatSession, arg: str) -> None:
 
 def _models(chat: ChatSession, arg: str) -> None:
     if arg:
-        chat.set_references(arg.replace(",", " ").split())
-    _say(chat, "references: " + ", ".join(spec.model for spec in chat.settings.references))
+        chat.conversation.change(references=arg.replace(",", " ").split())
+    _say(chat, "references: " + ", ".join(spec.model for spec in chat.conversation.settings.references))
 
 
 def _aggregator(chat: ChatSession, arg: str) -> None:
     if arg:
-        chat.set_aggregator(arg.strip())
-    _say(chat, f"aggregator: {chat.settings.aggregator.model}")
+        chat.conversation.change(aggregator=arg.strip())
+    _say(chat, f"aggregator: {chat.conversation.settings.aggregator.model}")
 
 
-def _number_setting(name: str, convert: Callable[[str], object], check: Callable[[object], bool], expected: str) -> Handler:
+def _setting(name: str) -> Handler:
+    """``/NAME [VALUE]`` for a declared setting: shows it, or sets it as its flag would."""
+
     def handler(chat: ChatSession, arg: str) -> None:
         if arg:
-            try:
-                value = convert(arg)
-            except ValueError:
-                raise UsageError(f"/{name} takes {expected}, not {arg!r}") from None
-            if not check(value):
-                raise UsageError(f"/{name} takes {expected}, not {arg!r}")
-            chat.set_value(name, value)
-        _say(chat, f"{name}: {getattr(chat.settings, name)}")
+            chat.conversation.change(**{name: parse_slash(name, arg)})
+        _say(chat, f"{slash_name(name)}: {getattr(chat.conversation.settings, name)}")
 
     return handler
 
 
 def _system(chat: ChatSession, arg: str) -> None:
     if arg:
-        chat.set_value("system", None if arg.strip() == "off" else arg)
-    _say(chat, f"system: {chat.settings.system or '(none)'}")
+        chat.conversation.change(system="" if arg.strip() == "off" else arg)
+    _say(chat, f"system: {chat.conversation.settings.system or '(none)'}")
 
 
 def _preset(chat: ChatSession, arg: str) -> None:
@@ -94,12 +90,12 @@ def _preset(chat: ChatSession, arg: str) -> None:
 
 
 def _new(chat: ChatSession, arg: str) -> None:
-    chat.new()
+    chat.conversation.new()
     _say(chat, "new session: it is saved with its first question", "dim")
 
 
 def _sessions(chat: ChatSession, arg: str) -> None:
-    sessions = chat.store.list_sessions(limit=20)
+    sessions = chat.conversation.store.list_sessions(limit=20)  # type: ignore[union-attr]
     if not sessions:
         _say(chat, "no sessions yet", "dim")
         return
@@ -107,7 +103,8 @@ def _sessions(chat: ChatSession, arg: str) -> None:
     for column in ("id", "turns", "last used", "title"):
         table.add_column(column)
     for info in sessions:
-        mark = " *" if chat.session and info.id == chat.session.id else ""
+        current = chat.conversation.session
+        mark = " *" if current and info.id == current.id else ""
         title = Text(strip_controls(info.title))
         table.add_row(info.id + mark, str(info.turns), info.updated[:16].replace("T", " "), title)
     chat.console.print(table)
@@ -116,32 +113,35 @@ def _sessions(chat: ChatSession, arg: str) -> None:
 def _resume(chat: ChatSession, arg: str) -> None:
     if not arg:
         raise UsageError("/resume takes a session id or name; /sessions lists them")
-    session = chat.store.find_session(arg.strip())
+    session = chat.conversation.store.find_session(arg.strip())  # type: ignore[union-attr]
     if session is None:
         raise UsageError(f"no session '{arg.strip()}'; /sessions lists them")
-    chat.resume(session)
-    _say(chat, f"resumed {session.id} · {strip_controls(session.title)} · {len(chat.history) // 2} turns", "green")
+    chat.conversation.resume(session)
+    turns = len(chat.conversation.history()) // 2
+    _say(chat, f"resumed {session.id} · {strip_controls(session.title)} · {turns} turns", "green")
 
 
 def _history(chat: ChatSession, arg: str) -> None:
-    if not chat.history:
+    history = chat.conversation.history()
+    if not history:
         _say(chat, "no turns yet", "dim")
-    for message in chat.history:
+    for message in history:
         who, style = ("you", "bold cyan") if message.role == "user" else ("moa", "bold green")
         chat.console.print(Text(f"{who}: ", style=style) + Text(strip_controls(message.content)))
 
 
 def _retry(chat: ChatSession, arg: str) -> Ask:
-    return Ask(chat.forget_last_turn())
+    return Ask(chat.conversation.retry())
 
 
 def _export(chat: ChatSession, arg: str) -> None:
-    if chat.session is None:
+    store, current = chat.conversation.store, chat.conversation.session
+    if store is None or current is None:
         raise UsageError("nothing to export yet")
-    session = chat.store.find_session(chat.session.id) or chat.session
+    session = store.find_session(current.id) or current
     path = Path(arg.strip() or f"moa-{session.id}.md").expanduser()
     try:
-        path.write_text(to_markdown(session, chat.store.turns(session.id, with_agents=True)), encoding="utf-8")
+        path.write_text(to_markdown(session, store.turns(session.id, with_agents=True)), encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     _say(chat, f"exported to {path}", "green")
@@ -161,8 +161,11 @@ COMMANDS: dict[str, Command] = {
         Command("help", "/help", "this list", _help),
         Command("models", "/models [MODEL ...]", "show or set the reference models", _models),
         Command("aggregator", "/aggregator [MODEL]", "show or set the aggregator", _aggregator),
-        Command("layers", "/layers [N]", "show or set the layers", _number_setting("layers", int, lambda v: 1 <= v <= 8, "a number from 1 to 8")),  # type: ignore[operator]
-        Command("temperature", "/temperature [T]", "show or set the temperature", _number_setting("temperature", float, lambda v: 0 <= v <= 2, "a number from 0 to 2")),  # type: ignore[operator]
+        *(
+            Command(slash_name(name), f"/{slash_name(name)} [{info.metavar}]", f"show or set: {info.help}", _setting(name))
+            for name, info in SETTINGS.items()
+            if info.slash
+        ),
         Command("system", "/system [TEXT|off]", "show or set the system prompt", _system),
         Command("preset", "/preset [NAME]", "list presets, or switch to one", _preset),
         Command("new", "/new", "start a new session", _new),
@@ -196,12 +199,12 @@ def run_command(chat: ChatSession, line: str) -> Outcome:
 def argument_choices(chat: ChatSession, name: str) -> Iterable[str]:
     """What may follow ``/name ``, for tab completion."""
     if name in ("models", "aggregator"):
-        configured = [s.model for s in (*chat.settings.references, chat.settings.aggregator)]
+        configured = [spec.model for spec in chat.conversation.models()]
         return dict.fromkeys([*configured, *DEFAULT_REFERENCES])
     if name == "preset":
         return chat.config.presets
-    if name == "resume":
-        return [s.id for s in chat.store.list_sessions(limit=20)]
+    if name == "resume" and chat.conversation.store is not None:
+        return [s.id for s in chat.conversation.store.list_sessions(limit=20)]
     if name == "system":
         return ["off"]
     return ()

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
 from moa_cli.cli import options as opt
 
 
+@opt.with_setting_options
 def ask(
     question: Optional[str] = typer.Argument(
         None, help="The question. Piped stdin is read too: stdin first, then the question."
     ),
-    model: Optional[list[str]] = opt.MODEL,
-    aggregator: Optional[str] = opt.AGGREGATOR,
-    layers: Optional[int] = opt.LAYERS,
-    temperature: Optional[float] = opt.TEMPERATURE,
-    max_tokens: Optional[int] = opt.MAX_TOKENS,
-    system: Optional[str] = opt.SYSTEM,
     preset: Optional[str] = opt.PRESET,
-    ref_timeout: Optional[float] = opt.REF_TIMEOUT,
-    samples: Optional[int] = opt.SAMPLES,
     continue_last: bool = opt.CONTINUE,
     session: Optional[str] = opt.SESSION,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object with every answer."),
@@ -29,6 +22,7 @@ def ask(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress on stderr, errors only."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print every request it would send; send none."),
     no_stdin: bool = typer.Option(False, "--no-stdin", help="Do not read stdin (in shell loops)."),
+    **settings: Any,
 ) -> None:
     """Ask the references, then stream the aggregated answer.
 
@@ -44,20 +38,10 @@ def ask(
     """
     from moa_cli.cli.ask_run import AskOptions, run_ask
 
-    flags = opt.ModelFlags(
-        models=tuple(model) if model else None,
-        aggregator=aggregator,
-        layers=layers,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        system=system,
-        preset=preset,
-        ref_timeout=ref_timeout,
-        samples=samples,
-    )
     options = AskOptions(
         question=question,
-        flags=flags,
+        settings=opt.given_settings(settings),
+        preset=preset,
         continue_last=continue_last,
         session=session,
         json_output=json_output,

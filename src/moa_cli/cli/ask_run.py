@@ -7,36 +7,21 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
-from typing import TYPE_CHECKING
+from typing import Any
 
+from moa_cli.app.conversation import Conversation, pick_session
+from moa_cli.app.providers import key_store, make_provider, provider_configs
+from moa_cli.app.requests import build_request
+from moa_cli.app.turn import Interrupted, run_cancellable
 from moa_cli.cli.inputs import piped_stdin, read_question
-from moa_cli.cli.options import ModelFlags
-from moa_cli.cli.turns import (
-    EXIT_FAILED,
-    EXIT_OK,
-    Interrupted,
-    build_request,
-    drive,
-    error,
-    key_store,
-    make_provider,
-    pick_session,
-    resolve_settings,
-    run_cancellable,
-    start_collecting,
-)
-from moa_cli.config import Settings
-from moa_cli.engine import MoaRun
-from moa_cli.errors import MoaError, StoreError
+from moa_cli.cli.output import error, say, warn
+from moa_cli.cli.runtime import start_collecting
+from moa_cli.config import load_config
+from moa_cli.errors import ExitCode, StoreError, UsageError
 from moa_cli.events import MoaResult
-from moa_cli.providers.base import Provider
-from moa_cli.request import Message, MoaRequest
+from moa_cli.settings import Settings
+from moa_cli.store import Store
 from moa_cli.ui.base import Renderer
-from moa_cli.ui.sanitize import strip_controls
-
-if TYPE_CHECKING:
-    from moa_cli.store import SessionInfo, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +29,8 @@ class AskOptions:
     """``moa ask``'s command line, as parsed."""
 
     question: str | None = None
-    flags: ModelFlags = field(default_factory=ModelFlags)
+    settings: dict[str, Any] = field(default_factory=dict)
+    preset: str | None = None
     continue_last: bool = False
     session: str | None = None
     json_output: bool = False
@@ -53,8 +39,12 @@ class AskOptions:
     dry_run: bool = False
     no_stdin: bool = False
 
+    @property
+    def picks_session(self) -> bool:
+        return self.continue_last or self.session is not None
 
-def renderer_factory(options: AskOptions, request: MoaRequest, run: MoaRun) -> Callable[[], Renderer]:
+
+def renderer_factory(options: AskOptions, layers: int) -> Callable[[], Renderer]:
     """A function building the front end that fits stdout: JSON, Rich panels, or plain text."""
     out, err = sys.stdout, sys.stderr
 
@@ -68,9 +58,7 @@ def renderer_factory(options: AskOptions, request: MoaRequest, run: MoaRun) -> C
 
             from moa_cli.ui.live import LiveRenderer
 
-            return LiveRenderer(
-                Console(file=out), run.result, layers=request.layers, show_reasoning=options.show_reasoning
-            )
+            return LiveRenderer(Console(file=out), layers=layers, show_reasoning=options.show_reasoning)
         from moa_cli.ui.plain import PlainRenderer
 
         return PlainRenderer(out, err, quiet=options.quiet, show_reasoning=options.show_reasoning)
@@ -78,120 +66,76 @@ def renderer_factory(options: AskOptions, request: MoaRequest, run: MoaRun) -> C
     return make
 
 
-def _open_store(options: AskOptions) -> Store | None:
-    """The session store; without one, ``ask`` still answers (with a warning) unless a session was asked for."""
-    from moa_cli.store import Store
-
-    try:
-        return Store.open()
-    except StoreError as exc:
-        if options.continue_last or options.session:
-            raise
-        _warn(options, f"history will not be saved: {exc}")
-        return None
-
-
-def _warn(options: AskOptions, message: str) -> None:
-    if not options.quiet:
-        sys.stderr.write(f"moa: warning: {strip_controls(message)}\n")
-
-
-class _Recording:
-    """Where this turn is stored: a session picked now (``-c``, ``--session``), or a new one made
-    by :meth:`recorder` in a worker thread while the requests leave."""
-
-    def __init__(self, options: AskOptions, settings: Settings) -> None:
-        self.options = options
-        self.settings = settings
-        self.store: Store | None = None
-        self.session: SessionInfo | None = None
-        if options.continue_last or options.session:
-            self.store = _open_store(options)  # raises, rather than None, when a session was asked for
-            assert self.store is not None
-            self.session = pick_session(self.store, continue_last=options.continue_last, name=options.session)
-
-    def history(self) -> list[Message]:
-        return self.store.history(self.session.id) if self.store and self.session else []
-
-    def recorder(self, run: MoaRun) -> Renderer:
-        """A recorder for ``run``, opening the store and making a session if none was picked."""
-        from moa_cli.recorder import NoRecorder, TurnRecorder
-
-        if self.store is None:
-            self.store = _open_store(self.options)
-        if self.store is not None and self.session is None:
-            try:
-                self.session = self.store.create_session()
-            except StoreError as exc:
-                _warn(self.options, f"this turn was not saved: {exc}")
-        if self.store is None or self.session is None:
-            return NoRecorder()
-        return TurnRecorder(self.store, self.session.id, run.result, self.settings)
-
-    def close(self) -> None:
-        if self.store is not None:
-            self.store.close()
-
-
 def run_ask(options: AskOptions) -> int:
-    """Run ``moa ask``; returns the exit code. Every failure is one line on stderr."""
-    recording: _Recording | None = None
+    """Run ``moa ask``; returns the exit code. A :class:`MoaError` is the caller's to report."""
+    if sys.stdout is None:
+        raise UsageError("stdout is closed; nowhere to write the answer (did you mean > FILE?)")
+    question, warnings = read_question(options.question, None if options.no_stdin else piped_stdin())
+    settings = load_config().resolve(options.preset, **options.settings)
+    if options.dry_run:
+        return _dry_run(options, settings, question)
+    provider = make_provider(settings)
+    store = _open_store(options)
     try:
-        question, warnings = read_question(options.question, None if options.no_stdin else piped_stdin())
-        settings = resolve_settings(options.flags)
-        if options.dry_run:
-            return _dry_run(options, settings, question)
-        provider = make_provider(settings)
-        recording = _Recording(options, settings)
-        request, dropped = build_request(settings, question, recording.history())
-        if dropped:
-            warnings.append(f"left out the {dropped} oldest turns of this session to fit the context window")
+        session = pick_session(store, continue_last=options.continue_last, name=options.session) if store else None
+        conversation = Conversation(settings, provider, store, session, warn=_warner(options))
+        turn = conversation.prepare(question)
+        if turn.dropped:
+            warnings.append(f"left out the {turn.dropped} oldest turns of this session to fit the context window")
         for warning in warnings:
-            sys.stderr.write(f"moa: warning: {warning}\n")
-        run = MoaRun(request, provider)
-        record = partial(recording.recorder, run)
-        builders: list[Callable[[], Renderer]] = [record, renderer_factory(options, request, run)]
+            warn(warning)
         start_collecting()
-        result = run_cancellable(_ask(run, builders, provider))
-    except MoaError as exc:
-        error(exc)
-        return exc.exit_code
+        result = run_cancellable(_ask(turn.drive, renderer_factory(options, settings.layers), provider))
     except Interrupted as stop:
-        sys.stderr.write("moa: interrupted\n")
+        say("interrupted")
         return stop.exit_code
     except BrokenPipeError:
         _silence_stdout()
-        return EXIT_OK
+        return ExitCode.OK
     finally:
-        if recording is not None:
-            recording.close()
+        if store is not None:
+            store.close()
     if result.status != "complete":
         error(result.error or "the run did not complete")
-        return EXIT_FAILED
-    return EXIT_OK
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
-async def _ask(run: MoaRun, builders: list[Callable[[], Renderer]], provider: Provider) -> MoaResult:
+async def _ask(drive: Callable[..., Any], build: Callable[[], Renderer], provider: Any) -> MoaResult:
     try:
-        return await drive(run, builders)
+        return await drive([build])
     finally:
         await provider.aclose()
+
+
+def _open_store(options: AskOptions) -> Store | None:
+    """The session store; without one, ``ask`` still answers (with a warning) unless a session was asked for."""
+    try:
+        return Store.open()
+    except StoreError as exc:
+        if options.picks_session:
+            raise
+        _warner(options)(f"history will not be saved: {exc}")
+        return None
+
+
+def _warner(options: AskOptions) -> Callable[[str], None]:
+    return (lambda message: None) if options.quiet else warn
 
 
 def _dry_run(options: AskOptions, settings: Settings, question: str) -> int:
     """Print every request the run would send, and send none."""
     from moa_cli.plan import build_plan, plan_text
-    from moa_cli.store import Store
 
-    history: list[Message] = []
-    if options.continue_last or options.session:
+    history = []
+    if options.picks_session:
         with Store.open() as store:
             session = store.find_session(options.session) if options.session else store.last_session()
             history = store.history(session.id) if session else []
     request, _ = build_request(settings, question, history)
-    plan = build_plan(request, settings.providers, key_store(), os.environ)
+    plan = build_plan(request, provider_configs(settings), key_store(), os.environ)
     sys.stdout.write(json.dumps(plan, indent=2, ensure_ascii=False) + "\n" if options.json_output else plan_text(plan))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _silence_stdout() -> None:

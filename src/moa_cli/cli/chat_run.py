@@ -4,38 +4,30 @@ from __future__ import annotations
 
 import signal
 import sys
+from typing import Any
 
-from moa_cli.cli.options import ModelFlags
-from moa_cli.cli.turns import (
-    EXIT_OK,
-    Interrupted,
-    error,
-    make_provider,
-    pick_session,
-    resolve_settings,
-    run_cancellable,
-    start_collecting,
-)
+from moa_cli.app.conversation import Conversation, pick_session
+from moa_cli.app.providers import make_provider
+from moa_cli.app.turn import Interrupted, run_cancellable
+from moa_cli.cli.output import say
+from moa_cli.cli.runtime import start_collecting
 from moa_cli.config import load_config
-from moa_cli.errors import MoaError
+from moa_cli.errors import ExitCode, UsageError
 from moa_cli.store import Store
 
 NEEDS_TERMINAL = 'moa chat needs a terminal; for pipes and scripts use: moa ask "question"'
 
 
-def run_chat(flags: ModelFlags, *, continue_last: bool, session: str | None, show_reasoning: bool) -> int:
-    """Run the REPL until the user leaves; returns the exit code."""
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        error(NEEDS_TERMINAL)
-        return 2
-    try:
-        config = load_config()
-        settings = resolve_settings(flags, config)
-        provider = make_provider(settings)
-        store = Store.open()
-    except MoaError as exc:
-        error(exc)
-        return exc.exit_code
+def run_chat(
+    settings_given: dict[str, Any], *, preset: str | None, continue_last: bool, session: str | None, show_reasoning: bool
+) -> int:
+    """Run the REPL until the user leaves; returns the exit code. A MoaError is the caller's to report."""
+    if not (sys.stdin.isatty() and sys.stdout is not None and sys.stdout.isatty()):
+        raise UsageError(NEEDS_TERMINAL)
+    config = load_config()
+    settings = config.resolve(preset, **settings_given)
+    provider = make_provider(settings)
+    store = Store.open()
 
     from rich.console import Console
     from rich.text import Text
@@ -46,17 +38,14 @@ def run_chat(flags: ModelFlags, *, continue_last: bool, session: str | None, sho
     try:
         chosen = pick_session(store, continue_last=continue_last, name=session)
         console = Console()
-        chat = ChatSession(
-            store=store,
-            config=config,
-            settings=settings,
-            provider=provider,
-            console=console,
-            session=chosen,
-            show_reasoning=show_reasoning,
-        )
+
+        def warn(message: str) -> None:
+            console.print(Text(f"({message})", style="yellow"))
+
+        conversation = Conversation(settings, provider, store, chosen, warn=warn)
+        chat = ChatSession(conversation, config=config, console=console, show_reasoning=show_reasoning)
         refs = ", ".join(spec.model for spec in settings.references)
-        where = f"session {chosen.id} ({len(chat.history) // 2} turns)" if chosen else "new session"
+        where = f"session {chosen.id} ({len(conversation.history()) // 2} turns)" if chosen else "new session"
         console.print(Text(f"moa chat · {where} · {refs} → {settings.aggregator.model}", style="bold"))
         console.print(Text("/help for commands · Ctrl-C stops an answer · Ctrl-D quits", style="dim"))
 
@@ -67,13 +56,10 @@ def run_chat(flags: ModelFlags, *, continue_last: bool, session: str | None, sho
                 await provider.aclose()
 
         start_collecting()
-        run_cancellable(main(), signals=(signal.SIGTERM,))
-    except MoaError as exc:
-        error(exc)
-        return exc.exit_code
+        run_cancellable(main(), signals=(signal.SIGTERM, signal.SIGHUP))
     except Interrupted as stop:
-        sys.stderr.write("moa: stopped\n")
+        say("stopped")
         return stop.exit_code
     finally:
         store.close()
-    return EXIT_OK
+    return ExitCode.OK

@@ -13,34 +13,30 @@ app = typer.Typer(help="API keys for providers: set, list.", no_args_is_help=Tru
 @app.command("set")
 def set_key(provider: str = typer.Argument(..., help="A provider name: groq, openai, openrouter, ...")) -> None:
     """Store PROVIDER's key: typed at a hidden prompt, or read from stdin."""
-    from moa_cli.cli.turns import error, key_store, load_settings_or_exit
-    from moa_cli.errors import MoaError
+    from moa_cli.app.providers import key_store
+    from moa_cli.config import load_config
+    from moa_cli.errors import UsageError
 
-    settings = load_settings_or_exit()
+    settings = load_config().settings
     config = settings.providers.get(provider)
     if config is None:
-        error(f"unknown provider '{provider}'; known: {', '.join(settings.providers)}")
-        raise typer.Exit(2)
+        raise UsageError(f"unknown provider '{provider}'; known: {', '.join(settings.providers)}")
     key = getpass.getpass(f"{provider} API key: ") if sys.stdin.isatty() else sys.stdin.readline()
     key = key.strip()
     if not key:
-        error("no key given; nothing stored")
-        raise typer.Exit(2)
-    try:
-        where = key_store().set(provider, key)
-    except MoaError as exc:
-        error(exc)
-        raise typer.Exit(exc.exit_code) from None
+        raise UsageError("no key given; nothing stored")
+    where = key_store().set(provider, key)
     sys.stderr.write(f"moa: stored the {provider} key in {where}\n")
 
 
 @app.command("list")
 def list_keys() -> None:
     """Show each provider and where its key comes from."""
-    from moa_cli.cli.turns import key_store, load_settings_or_exit
+    from moa_cli.app.providers import key_store
+    from moa_cli.config import load_config
     from moa_cli.keys import find_key
 
-    settings = load_settings_or_exit()
+    settings = load_config().settings
     store = key_store()
     for name, config in settings.providers.items():
         _, source = find_key(config, store)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -34,16 +33,11 @@ def models(
     import asyncio
     import json
 
-    from moa_cli.cli.options import ModelFlags
-    from moa_cli.cli.turns import error, key_store, resolve_settings
-    from moa_cli.errors import MoaError
+    from moa_cli.app.providers import key_store
+    from moa_cli.config import load_config
     from moa_cli.providers.registry import split_model
 
-    try:
-        settings = resolve_settings(ModelFlags(preset=preset))
-    except MoaError as exc:
-        error(exc)
-        raise typer.Exit(exc.exit_code) from None
+    settings = load_config().resolve(preset)
     uses: dict[str, list[str]] = {}
     for spec in settings.references:
         uses.setdefault(spec.model, []).append("reference")
@@ -100,26 +94,27 @@ def _print_table(answers: list[ProviderModels], uses: dict[str, list[str]]) -> N
 
 async def _ask_providers(settings: Settings, keys: KeyStore, used: set[str]) -> list[ProviderModels]:
     """Ask, at once, every provider that is in use, declared in the config file, or has a key."""
-    from moa_cli.errors import MoaError
-    from moa_cli.keys import find_key
+    from moa_cli.app.providers import key_lookup, provider_configs
+    from moa_cli.errors import MissingApiKeyError, ProviderError
     from moa_cli.providers.registry import BUILTIN_PROVIDERS
     from moa_cli.providers.router import ProviderRouter
 
-    router = ProviderRouter(settings.providers, keys, timeout=min(settings.timeout, 15.0), env=os.environ)
+    key_for = key_lookup(keys)
+    configs = provider_configs(settings)
+    router = ProviderRouter(configs, key_for, timeout=min(settings.timeout, 15.0))
     names = [
         name
         for name, config in settings.providers.items()
-        if name in used or BUILTIN_PROVIDERS.get(name) != config or (config.key_env and find_key(config, keys)[0])
+        if name in used or BUILTIN_PROVIDERS.get(name) != config or (config.key_env and key_for(config))
     ]
 
     async def one(name: str) -> ProviderModels:
-        config = settings.providers[name]
-        answer = ProviderModels(name, config.base_url or "api.groq.com")
+        answer = ProviderModels(name, configs[name].base_url or name)
         try:
             provider = router.provider(name)
             answer.where = provider.where
             answer.models = await provider.list_models()
-        except MoaError as exc:
+        except (MissingApiKeyError, ProviderError) as exc:
             answer.error = str(exc)
         return answer
 

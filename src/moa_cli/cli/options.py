@@ -1,39 +1,52 @@
-"""Command-line options shared by ``moa ask`` and ``moa chat``, declared once."""
+"""Command-line options: one per flagged setting (derived from :mod:`moa_cli.settings`), and the rest."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, Optional, TypeVar
 
 import typer
 
-MODEL = typer.Option(None, "-m", "--model", metavar="MODEL", help="A reference model; repeat for several.")
-AGGREGATOR = typer.Option(None, "-a", "--aggregator", metavar="MODEL", help="The aggregator model.")
-LAYERS = typer.Option(None, "-l", "--layers", min=1, max=8, help="Reference layers (default 1).")
-TEMPERATURE = typer.Option(None, "-t", "--temperature", min=0.0, max=2.0, help="Sampling temperature.")
-MAX_TOKENS = typer.Option(None, "--max-tokens", min=1, help="Max tokens per answer.")
-SYSTEM = typer.Option(None, "-s", "--system", metavar="TEXT", help="System prompt for every model.")
+from moa_cli.settings import flagged
+
+F = TypeVar("F", bound=Callable[..., Any])
+
 PRESET = typer.Option(None, "--preset", metavar="NAME", help="A preset from the config file.")
-REF_TIMEOUT = typer.Option(
-    None, "--ref-timeout", metavar="SECONDS", min=0.1, help="Leave out references not done by then."
-)
-SAMPLES = typer.Option(
-    None, "--samples", min=1, max=16, metavar="N", help="Self-MoA: each reference answers N times."
-)
 SHOW_REASONING = typer.Option(False, "--show-reasoning", help="Show the models' reasoning.")
 CONTINUE = typer.Option(False, "-c", "--continue", help="Continue the most recent session.")
 SESSION = typer.Option(None, "--session", metavar="ID_OR_NAME", help="Resume this session, or start one with this name.")
 
 
-@dataclass(frozen=True, slots=True)
-class ModelFlags:
-    """The model settings given on the command line; None means "not given"."""
+def _setting_parameters() -> list[inspect.Parameter]:
+    parameters = []
+    for name, info in flagged():
+        assert info.flag is not None
+        decls = [info.flag, *([info.short] if info.short else [])]
+        kind: Any = list[info.flag_type] if info.many else info.flag_type  # type: ignore[name-defined]
+        option = typer.Option(None, *decls, metavar=info.metavar, help=info.help, show_default=False)
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[kind]))
+    return parameters
 
-    models: tuple[str, ...] | None = None
-    aggregator: str | None = None
-    layers: int | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    system: str | None = None
-    preset: str | None = None
-    ref_timeout: float | None = None
-    samples: int | None = None
+
+def with_setting_options(command: F) -> F:
+    """Give ``command`` an option for every flagged setting; their values arrive in its ``**settings``.
+
+    Typer reads a command's options from its signature, so the signature is rewritten: the
+    command's arguments, then the settings' options, then its own options.
+    """
+    signature = inspect.signature(command)
+    own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    arguments = [p for p in own if isinstance(p.default, typer.models.ArgumentInfo)]
+    options = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p not in arguments]
+    command.__signature__ = signature.replace(parameters=[*arguments, *_setting_parameters(), *options])  # type: ignore[attr-defined]
+    return command
+
+
+def given_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings given on the command line (None: not given), from a command's ``**settings``."""
+    given = {}
+    for name, info in flagged():
+        value = values.get(name)
+        given[name] = (tuple(value) or None) if info.many and value is not None else value
+    return given

@@ -7,10 +7,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import typer
 
-from moa_cli.errors import MoaError
+from moa_cli.errors import MoaError, UsageError
+
+if TYPE_CHECKING:
+    from moa_cli.store import SessionInfo, Store
 
 app = typer.Typer(
     help="Stored conversations: list (the default), show, search, export, rm, path.",
@@ -24,32 +28,18 @@ LIMIT = typer.Option(20, "-n", "--limit", min=1, help="How many to list.")
 
 
 @contextmanager
-def _store() -> Iterator[object]:
-    """The session store, with every failure turned into one line on stderr and an exit code."""
-    from moa_cli.cli.turns import error
+def _store() -> Iterator[Store]:
+    """The session store, closed however the command ends (its errors are ``main``'s to report)."""
     from moa_cli.store import Store
 
-    try:
-        store = Store.open()
-    except MoaError as exc:
-        error(exc)
-        raise typer.Exit(exc.exit_code) from None
-    try:
+    with Store.open() as store:
         yield store
-    except MoaError as exc:
-        error(exc)
-        raise typer.Exit(exc.exit_code) from None
-    finally:
-        store.close()
 
 
-def _session_or_exit(store, id_or_name: str):  # type: ignore[no-untyped-def]
+def _session_or_exit(store: Store, id_or_name: str) -> SessionInfo:
     session = store.find_session(id_or_name)
     if session is None:
-        from moa_cli.cli.turns import error
-
-        error(f"no session '{id_or_name}'; 'moa sessions' lists them")
-        raise typer.Exit(1)
+        raise MoaError(f"no session '{id_or_name}'; 'moa sessions' lists them")
     return session
 
 
@@ -62,7 +52,7 @@ def _print(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-def _rows(sessions: list, as_json: bool) -> None:  # type: ignore[type-arg]
+def _rows(sessions: list[SessionInfo], as_json: bool) -> None:
     if as_json:
         _print(json.dumps([asdict(s) for s in sessions], indent=2, ensure_ascii=False))
         return
@@ -82,14 +72,14 @@ def sessions(ctx: typer.Context, limit: int = LIMIT, as_json: bool = JSON) -> No
     """List recent sessions: id, turns, last used, name or first question."""
     if ctx.invoked_subcommand is None:
         with _store() as store:
-            _rows(store.list_sessions(limit=limit), as_json)  # type: ignore[attr-defined]
+            _rows(store.list_sessions(limit=limit), as_json)
 
 
 @app.command("list")
 def list_(limit: int = LIMIT, as_json: bool = JSON) -> None:
     """List recent sessions (the same as plain 'moa sessions')."""
     with _store() as store:
-        _rows(store.list_sessions(limit=limit), as_json)  # type: ignore[attr-defined]
+        _rows(store.list_sessions(limit=limit), as_json)
 
 
 @app.command()
@@ -102,14 +92,14 @@ def show(
 
     with _store() as store:
         info = _session_or_exit(store, session)
-        _print(to_markdown(info, store.turns(info.id, with_agents=refs), refs=refs))  # type: ignore[attr-defined]
+        _print(to_markdown(info, store.turns(info.id, with_agents=refs), refs=refs))
 
 
 @app.command()
 def search(text: str, limit: int = LIMIT, as_json: bool = JSON) -> None:
     """Full-text search over questions and answers."""
     with _store() as store:
-        hits = store.search(text, limit=limit)  # type: ignore[attr-defined]
+        hits = store.search(text, limit=limit)
         if as_json:
             _print(json.dumps([asdict(h) for h in hits], indent=2, ensure_ascii=False))
             return
@@ -128,13 +118,10 @@ def export(
     from moa_cli.transcript import to_json, to_markdown
 
     if format not in ("md", "json"):
-        from moa_cli.cli.turns import error
-
-        error(f"--format must be md or json, not {format!r}")
-        raise typer.Exit(2)
+        raise UsageError(f"--format must be md or json, not {format!r}")
     with _store() as store:
         info = _session_or_exit(store, session)
-        turns = store.turns(info.id, with_agents=True)  # type: ignore[attr-defined]
+        turns = store.turns(info.id, with_agents=True)
         _print(to_markdown(info, turns, refs=True) if format == "md" else to_json(info, turns))
 
 
@@ -143,7 +130,7 @@ def rm(session: str = typer.Argument(..., metavar="ID_OR_NAME")) -> None:
     """Delete a session and its turns."""
     with _store() as store:
         info = _session_or_exit(store, session)
-        store.delete_session(info.id)  # type: ignore[attr-defined]
+        store.delete_session(info.id)
         sys.stderr.write(f"moa: deleted session {info.id} ({info.turns} turns)\n")
 
 

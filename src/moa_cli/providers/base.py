@@ -87,8 +87,9 @@ class Retrying:
 Chunk = Delta | Usage | Retrying
 
 
-class Provider(Protocol):
-    """Streams chat completions. Raises :class:`moa_cli.errors.ProviderError` on failure."""
+class ChatStreamer(Protocol):
+    """What the engine needs: stream a call, release connections. Raises
+    :class:`moa_cli.errors.ProviderError` on failure. The router over many providers is one."""
 
     def stream(self, call: ChatCall) -> AsyncIterator[Chunk]:
         """Stream the answer to ``call``; closing the iterator closes the HTTP stream."""
@@ -96,4 +97,15 @@ class Provider(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+class Provider(ChatStreamer, Protocol):
+    """One model service. ``label`` names it in messages ("Groq"); ``where`` is its address."""
+
+    label: str
+    where: str
+
+    async def list_models(self) -> list[str]:
+        """The ids of the models the service serves now."""
         ...

@@ -10,7 +10,7 @@ import groq
 from moa_cli.errors import MissingApiKeyError
 from moa_cli.log import HTTP_HOOKS, verbose
 from moa_cli.providers.base import Chunk
-from moa_cli.providers.registry import GROQ_KEY_HINT
+from moa_cli.providers.registry import GROQ_KEY_HINT, GROQ_URL, ProviderConfig
 from moa_cli.providers.sdk import RetryPolicy, SdkProvider, client_timeout, usage_of
 
 
@@ -24,24 +24,27 @@ class GroqProvider(SdkProvider):
     requests_period = 86400.0  # Groq's x-ratelimit-*-requests count requests per day
 
     def __init__(
-        self,
-        *,
-        api_key: str | None,
-        base_url: str | None = None,
-        timeout: float = 120.0,
-        retry: RetryPolicy = RetryPolicy(),
+        self, config: ProviderConfig, *, api_key: str | None, timeout: float, retry: RetryPolicy = RetryPolicy()
     ) -> None:
         if not api_key:
             raise MissingApiKeyError(f"GROQ_API_KEY is not set; {GROQ_KEY_HINT}")
         client = groq.AsyncGroq(
             api_key=api_key,
-            base_url=base_url,
+            base_url=config.base_url,
+            default_headers=dict(config.headers),
             max_retries=0,
-            timeout=client_timeout(groq, timeout),
+            timeout=client_timeout(groq, config.timeout or timeout),
             http_client=groq.DefaultAsyncHttpxClient(event_hooks=HTTP_HOOKS) if verbose() else None,
         )
-        where = base_url or "api.groq.com"
-        super().__init__(client, groq, label="Groq", key_env="GROQ_API_KEY", where=where, retry=retry)
+        super().__init__(
+            client,
+            groq,
+            label=config.display,
+            key_env=config.key_env,
+            where=config.base_url or GROQ_URL,
+            retry=retry,
+            max_tokens_field=config.max_tokens_field,
+        )
 
     def _chunks(self, model: str, chunk: dict[str, Any]) -> Iterable[Chunk]:
         x_groq = chunk.get("x_groq") or {}

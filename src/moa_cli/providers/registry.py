@@ -11,6 +11,8 @@ from types import MappingProxyType
 from typing import Literal
 
 GROQ = "groq"
+GROQ_URL = "https://api.groq.com"
+"""Groq's API root; its SDK adds ``/openai/v1``. ``$GROQ_BASE_URL`` replaces it (another server speaking Groq's protocol)."""
 GROQ_KEY_HINT = "create a key at https://console.groq.com/keys and run: export GROQ_API_KEY=gsk_..."
 
 
@@ -39,7 +41,7 @@ class ProviderConfig:
 BUILTIN_PROVIDERS: Mapping[str, ProviderConfig] = MappingProxyType({
     p.name: p
     for p in (
-        ProviderConfig(GROQ, None, "GROQ_API_KEY", kind="groq", label="Groq"),
+        ProviderConfig(GROQ, None, "GROQ_API_KEY", kind="groq", label="Groq", max_tokens_field="max_completion_tokens"),
         ProviderConfig(
             "openai", "https://api.openai.com/v1", "OPENAI_API_KEY", label="OpenAI",
             max_tokens_field="max_completion_tokens",

@@ -2,53 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import replace
 
 from moa_cli.errors import MissingApiKeyError, ProviderError
-from moa_cli.keys import KeyStore, find_key
-from moa_cli.providers.base import ChatCall, Chunk
+from moa_cli.providers.base import ChatCall, Chunk, Provider
 from moa_cli.providers.registry import GROQ, GROQ_KEY_HINT, ProviderConfig, split_model
-from moa_cli.providers.sdk import SdkProvider
+
+KeyLookup = Callable[[ProviderConfig], "str | None"]
+"""Gives a provider's API key (or None); the application layer looks keys up, providers never do."""
 
 
 class ProviderRouter:
     """Creates each provider on first use and sends every call to the one its model names."""
 
-    def __init__(
-        self,
-        configs: Mapping[str, ProviderConfig],
-        keys: KeyStore,
-        *,
-        timeout: float,
-        env: Mapping[str, str],
-    ) -> None:
+    def __init__(self, configs: Mapping[str, ProviderConfig], key_for: KeyLookup, *, timeout: float) -> None:
         self.configs = configs
-        self.keys = keys
+        self.key_for = key_for
         self.timeout = timeout
-        self.env = env
-        self._open: dict[str, SdkProvider] = {}
+        self._open: dict[str, Provider] = {}
 
     def check(self, models: Iterable[str]) -> None:
         """Fail before any request if a provider these models use has no key."""
         for name in dict.fromkeys(split_model(m, self.configs)[0] for m in models):
             self.provider(name)
 
-    def provider(self, name: str) -> SdkProvider:
+    def provider(self, name: str) -> Provider:
+        """The provider called ``name``, created on first use; raises MissingApiKeyError without its key."""
         if name not in self._open:
             config = self.configs[name]
-            key, _ = find_key(config, self.keys, self.env)
+            key = self.key_for(config)
             if config.key_env and not key:
                 raise MissingApiKeyError(missing_key_message(config))
             self._open[name] = self._create(config, key)
         return self._open[name]
 
-    def _create(self, config: ProviderConfig, key: str | None) -> SdkProvider:
+    def _create(self, config: ProviderConfig, key: str | None) -> Provider:
         if config.kind == GROQ:
             from moa_cli.providers.groq import GroqProvider
 
-            base_url = config.base_url or self.env.get("GROQ_BASE_URL") or None
-            return GroqProvider(api_key=key, base_url=base_url, timeout=config.timeout or self.timeout)
+            return GroqProvider(config, api_key=key, timeout=self.timeout)
         from moa_cli.providers.openai_compat import OpenAICompatProvider
 
         return OpenAICompatProvider(config, api_key=key, timeout=self.timeout)

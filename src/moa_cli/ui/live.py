@@ -175,14 +175,12 @@ class LiveRenderer:
     def __init__(
         self,
         console: Console,
-        result: MoaResult,
         *,
         layers: int = 1,
         show_reasoning: bool = False,
         refresh_per_second: float = 8,
     ) -> None:
         self.console = console
-        self.result = result
         self.layers = layers
         self.show_reasoning = show_reasoning
         self.panels: dict[Agent, ReferencePanel] = {}
@@ -226,7 +224,7 @@ class LiveRenderer:
                 self.reasoning.append(event.text)
             return
         if isinstance(event, AgentStarted):
-            self._started(event.agent)
+            self._started(event)
             if (panel := self.panels.get(event.agent)) is not None:
                 panel.note = ""
         elif isinstance(event, AgentWaiting):
@@ -238,7 +236,7 @@ class LiveRenderer:
         elif isinstance(event, AgentDone | AgentFailed):
             agent = event.result.agent
             if agent.role == "reference" and agent not in self.panels:  # refused before it was sent
-                self._started(agent)
+                self._started(AgentStarted(agent, event.result))
             if (panel := self.panels.get(agent)) is not None:
                 panel.note = ""
 
@@ -248,16 +246,17 @@ class LiveRenderer:
             self.aggregator_note = f"{event.agent.model}: {note}"
             return
         if event.agent not in self.panels:
-            self._started(event.agent)
+            result = next(r for r in self.result.references if r.agent == event.agent)
+            self._started(AgentStarted(event.agent, result))
         self.panels[event.agent].note = note
 
-    def _started(self, agent: Agent) -> None:
+    def _started(self, event: AgentStarted) -> None:
+        agent = event.agent
         if agent.role == "reference":
             if self.layer_panels and self.layer_panels[0].result.agent.layer != agent.layer:
                 self._print_layer_summary()
             if agent not in self.panels:
-                result = next(r for r in self.result.references if r.agent == agent)
-                self.panels[agent] = ReferencePanel(result, self.show_reasoning)
+                self.panels[agent] = ReferencePanel(event.result, self.show_reasoning)
                 self.layer_panels.append(self.panels[agent])
         else:
             self._print_layer_summary()
