@@ -48,6 +48,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from groq_batch_api import BatchApi
+from groq_limits import FREE_TIER, Grant, Limiter, Refusal, TierLimits
 
 __all__ = ["Behavior", "GroqServer", "RecordedRequest", "tokenize", "CHAT_PATH", "MODELS_PATH"]
 
@@ -366,6 +367,14 @@ class _Handler(BaseHTTPRequestHandler):
         behavior, fail = fake._resolve(model)
         fake._record(record)
         arrival = fake._arrive() if behavior.interrupt_on_next else 0
+        self._grant: Grant | None = None
+        if fake.limiter is not None and not fail and not behavior.hang:
+            verdict = self._admit(fake.limiter, record, behavior)
+            if isinstance(verdict, Refusal):
+                record.status = verdict.status
+                record.first_byte_sent_at = record.last_byte_sent_at = time.perf_counter()
+                return self._send_json(verdict.status, verdict.body, verdict.headers)
+            self._grant = verdict
 
         try:
             if behavior.hang:
@@ -392,6 +401,20 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             record.hung_up_at = time.perf_counter()  # the client closed the connection mid-answer
             raise
+
+    def _admit(self, limiter: Limiter, record: RecordedRequest, behavior: Behavior) -> Grant | Refusal | None:
+        limit = record.body.get("max_completion_tokens") or record.body.get("max_tokens")
+        prompt = behavior.prompt_tokens if behavior.prompt_tokens is not None else _count_prompt_tokens(record.messages)
+        return limiter.admit(record.model, record.messages, prompt, limit if isinstance(limit, int) else 1024)
+
+    def _limit_headers(self) -> dict[str, str]:
+        return self._grant.headers if self._grant is not None else {}
+
+    def _settle(self, usage: dict[str, Any]) -> None:
+        """Cached prompt tokens into ``usage``; unused ``max_tokens`` back to the limiter."""
+        if self._grant is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": self._grant.cached_tokens}
+            self.server.fake.limiter.settle(self._grant, usage["completion_tokens"])  # type: ignore[union-attr]
 
     def _unknown_url(self, method: str) -> None:
         self._send_json(
@@ -468,11 +491,12 @@ class _Handler(BaseHTTPRequestHandler):
             "system_fingerprint": "fp_test",
             "x_groq": {"id": request_id},
         }
+        self._settle(payload["usage"])
         if record.body.get("seed") is not None:
             payload["x_groq"]["seed"] = record.body["seed"]
         record.status = 200
         record.first_byte_sent_at = record.first_token_sent_at = record.last_byte_sent_at = time.perf_counter()
-        self._send_json(200, payload, behavior.headers)
+        self._send_json(200, payload, {**behavior.headers, **self._limit_headers()})
 
     def _raw(self, record: RecordedRequest, behavior: Behavior) -> None:
         data = behavior.raw_body.encode()  # type: ignore[union-attr]
@@ -508,7 +532,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("x-request-id", request_id)
-        for name, value in behavior.headers.items():
+        for name, value in {**behavior.headers, **self._limit_headers()}.items():
             self.send_header(name, value)
         self.end_headers()
 
@@ -560,6 +584,7 @@ class _Handler(BaseHTTPRequestHandler):
             return write(b"0\r\n\r\n")
 
         usage = self._usage(prompt_tokens, sent, behavior, time.perf_counter() - first_at)
+        self._settle(usage)
         final: dict[str, Any] = {
             "id": chat_id,
             "object": "chat.completion.chunk",
@@ -618,10 +643,13 @@ class GroqServer:
         host: str = "127.0.0.1",
         port: int = 0,
         flavor: str = "groq",
+        limits: Limiter | None = None,
     ) -> None:
         if flavor not in ("groq", "openai"):
             raise ValueError(f"flavor must be 'groq' or 'openai', not {flavor!r}")
         self.flavor = flavor
+        self.limiter = limits
+        """Emulated rate limits and prompt cache (see :mod:`groq_limits`); None: no limits."""
         prefix = OPENAI_PREFIX if flavor == "openai" else CHAT_PATH.removesuffix("/chat/completions")
         self.chat_path, self.models_path = f"{prefix}/chat/completions", f"{prefix}/models"
         self.batch_api = BatchApi(prefix)
@@ -813,10 +841,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fake Groq chat-completions server.")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--profile", help="JSON file: {model id | '*': {Behavior fields}}")
+    parser.add_argument("--free-tier", action="store_true", help="emulate Groq's free-tier limits and prompt cache")
+    parser.add_argument("--minute", type=float, default=60.0, help="seconds in a rate-limit minute (with --free-tier)")
     args = parser.parse_args(argv)
 
     behaviors, default = load_profile(args.profile) if args.profile else ({}, None)
-    server = GroqServer(behaviors, default, port=args.port)
+    limits = Limiter({**FREE_TIER, "*": TierLimits()}, minute=args.minute) if args.free_tier else None
+    server = GroqServer(behaviors, default, port=args.port, limits=limits)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -31,10 +31,11 @@ def test_ask_sends_all_references_then_the_aggregator_with_their_answers(
     models = [r.model for r in groq_server.requests]
     assert sorted(models[:3]) == ["ref/a", "ref/b", "ref/c"] and models[3] == "agg/x"
     aggregator = groq_server.requests[3]
-    system = aggregator.messages[0]["content"]
+    answers = aggregator.messages[-1]["content"]
     for ref in ("ref/a", "ref/b", "ref/c"):
-        assert f"{ref} answers: Why is the sky blue?" in system
-    assert aggregator.messages[-1] == {"role": "user", "content": "Why is the sky blue?"}
+        assert f"{ref} answers: Why is the sky blue?" in answers
+    # The references' request, word for word, then the answers: one prefix a prompt cache serves.
+    assert aggregator.messages[:-1] == groq_server.requests[0].messages
     assert all(r.body["stream"] is True for r in groq_server.requests)
 
 
@@ -86,8 +87,8 @@ def test_ask_keeps_answer_when_one_reference_fails(groq_server: GroqServer, moa_
     assert proc.stdout == b"Aggregated.\n"
     stderr = proc.stderr.decode()
     assert "warning: model 'ref/b' is not available on Groq" in stderr
-    system = groq_server.requests_for("agg/x")[0].messages[0]["content"]
-    assert "ref/a answers" in system and "ref/b" not in system
+    answers = groq_server.requests_for("agg/x")[0].messages[-1]["content"]
+    assert "ref/a answers" in answers and "ref/b" not in answers
 
 
 def test_ask_names_a_decommissioned_model(groq_server: GroqServer, moa_env: dict[str, str]) -> None:

@@ -312,7 +312,10 @@ def test_example_config_loads_and_states_the_defaults() -> None:
     assert deep.layers == 2
     assert deep.references[1] == ModelSpec("openai/gpt-oss-20b", temperature=0.9)
     assert deep.aggregator.max_tokens == 8192
-    assert config.resolve("fast").references == (ModelSpec("openai/gpt-oss-20b"), ModelSpec("qwen/qwen3.8-27b"))
+    assert config.resolve("fast").references == (
+        ModelSpec("openai/gpt-oss-20b", reasoning_effort="low"),
+        ModelSpec("qwen/qwen3.8-27b"),
+    )
 
 
 def test_example_config_sets_every_setting() -> None:

@@ -52,3 +52,13 @@ def test_room_for_every_answer_is_reserved() -> None:
 def test_a_question_too_large_for_the_context_is_refused_before_any_request() -> None:
     with pytest.raises(UsageError, match="more than fits the models' context"):
         fit_history(request([], question="word " * 100_000), context_window=8192)
+
+
+def test_under_a_rate_limit_the_conversation_keeps_half_of_it_newest_turns_first() -> None:
+    from moa_cli.context import fit_history_to_rate_limit
+
+    turn = (Message("user", "q " * 600), Message("assistant", "a " * 600))  # ~800 tokens a turn
+    request = MoaRequest("now?", (ModelSpec("m"),), ModelSpec("m"), history=turn * 10)
+    kept, dropped = fit_history_to_rate_limit(request, 8000)
+    assert (len(kept), dropped) == (8, 6)
+    assert kept[0].role == "user"

@@ -45,7 +45,7 @@ def test_one_ask_mixes_a_groq_model_and_an_openai_compatible_one(
     assert local.headers["user-agent"].startswith("AsyncOpenAI")
     assert [r.model for r in groq_server.requests] == ["ref/a", "agg/x"]
     assert groq_server.requests[0].headers["user-agent"].startswith("AsyncGroq")
-    system = groq_server.requests_for("agg/x")[0].messages[0]["content"]
+    system = groq_server.requests_for("agg/x")[0].messages[-1]["content"]
     assert "local view" in system and "ref/a answers: q" in system
     data = json.loads(proc.stdout)
     by_model = {r["model"]: r for r in data["references"]}
@@ -79,7 +79,7 @@ def test_self_moa_samples_one_model_with_distinct_seeds(groq_server: GroqServer,
     assert len(samples) == 4
     assert len({r.body["seed"] for r in samples}) == 4
     assert sorted(r.body["temperature"] for r in samples) == [0.4, 0.6, 0.8, 1.0]
-    system = groq_server.requests_for("agg/x")[0].messages[0]["content"]
+    system = groq_server.requests_for("agg/x")[0].messages[-1]["content"]
     assert all(f"{i}. ref/a answers: q" in system for i in range(1, 5))
     assert [r["sample"] for r in json.loads(proc.stdout)["references"]] == [0, 1, 2, 3]
 
@@ -144,8 +144,8 @@ def test_dry_run_prints_every_request_and_sends_none(
     first, second, aggregator = plan["requests"]
     assert first["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "q"}]
     assert second["model"] == "ollama:llama3.2"
-    assert "1. <answer of ref/a>" in aggregator["messages"][0]["content"]
-    assert "2. <answer of ollama:llama3.2>" in aggregator["messages"][0]["content"]
+    assert "1. <answer of ref/a>" in aggregator["messages"][-1]["content"]
+    assert "2. <answer of ollama:llama3.2>" in aggregator["messages"][-1]["content"]
     assert aggregator["input_tokens_estimate"] > first["input_tokens_estimate"]
     assert "synthesize these responses" in plan["aggregator_prompt_template"]
 

@@ -348,7 +348,7 @@ def test_fault(name: str, fault_outcomes: dict[str, Future[Outcome]]) -> None:
         assert retried.received_at - refused.first_byte_sent_at >= fault.waited
     if fault.aggregated:
         (aggregator,) = outcome.requests_for("agg/x")[:1]
-        prompt = aggregator.messages[0]["content"]
+        prompt = aggregator.messages[-1]["content"]
         for model in ("ref/a", "ref/b"):
             text = fault.agents[model][1] or f"{model} answers"
             assert (text in prompt) == (model in fault.aggregated), model

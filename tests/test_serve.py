@@ -11,6 +11,8 @@ import pytest
 from groq_server import Behavior, GroqServer
 from serve_process import ServeProcess
 
+from moa_cli.prompts import AGGREGATE_PROMPT
+
 REFERENCES = ["ref/a", "ref/b", "ref/c"]
 AGGREGATOR = "agg/x"
 CONFIG = f"""
@@ -85,7 +87,7 @@ def test_serve_answers_with_the_aggregated_answer_of_three_references(
     assert completion.choices[0].finish_reason == "stop"
     received = groq_server.requests
     assert sorted(r.model for r in received) == sorted([*REFERENCES, AGGREGATOR])
-    aggregator_prompt = next(r for r in received if r.model == AGGREGATOR).messages[0]["content"]
+    aggregator_prompt = next(r for r in received if r.model == AGGREGATOR).messages[-1]["content"]
     assert all(f"{model} answers: Why is the sky blue?" in aggregator_prompt for model in REFERENCES)
 
 
@@ -146,8 +148,8 @@ def test_serve_sends_system_prompt_and_history_to_every_model(client: openai.Ope
             ("user", "And goodbye?"),
         ]
     (aggregated,) = groq_server.requests_for(AGGREGATOR)
-    assert aggregated.messages[0]["content"].startswith("Answer in French.")
-    assert [m["content"] for m in aggregated.messages[1:]] == ["Hello", "Bonjour", "And goodbye?"]
+    assert aggregated.messages[:-1] == request.messages  # the references' request, then the answers
+    assert aggregated.messages[-1]["content"].startswith(AGGREGATE_PROMPT)
 
 
 def test_serve_passes_temperature_and_max_tokens_to_every_model(client: openai.OpenAI, groq_server: GroqServer) -> None:

@@ -200,9 +200,9 @@ def test_a_turn_round_trips_with_every_agent_output(store: Store) -> None:
     assert (turn.elapsed, turn.prompt_tokens, turn.completion_tokens) == (3.5, 30, 60)
     assert turn.finished is not None and turn.finished >= turn.started
     assert turn.agents == (
-        AgentRow(1, "reference", "model-0", "ref one", "model-0 thinks", "done", None, 10, 20, 1.5, 0, 0.25),
-        AgentRow(1, "reference", "model-1", "half", "model-1 thinks", "failed", "rate limited", 10, 20, 1.5, 1, 0.25),
-        AgentRow(2, "aggregator", "agg", "The answer.", "agg thinks", "done", None, 10, 20, 1.5, 0, 0.25),
+        AgentRow(1, "reference", "model-0", "ref one", "model-0 thinks", "done", None, 10, 20, 1.5, 0, 0.25, cached_tokens=0),
+        AgentRow(1, "reference", "model-1", "half", "model-1 thinks", "failed", "rate limited", 10, 20, 1.5, 1, 0.25, cached_tokens=0),
+        AgentRow(2, "aggregator", "agg", "The answer.", "agg thinks", "done", None, 10, 20, 1.5, 0, 0.25, cached_tokens=0),
     )
     assert store.turns(session.id)[0].agents == ()
 

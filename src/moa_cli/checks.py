@@ -108,7 +108,20 @@ def choice(allowed: tuple[str, ...]) -> Check:
     return check
 
 
-MODEL_FIELDS: dict[str, Check] = {"model": model_id, "temperature": temperature, "max_tokens": count, "system": text}
+effort = choice(("low", "medium", "high"))
+"""``reasoning_effort``: sent only to models that take it (see :mod:`moa_cli.model_limits`)."""
+
+
+def optional_effort(value: object) -> str | None:
+    return None if value == "" else effort(value)  # "": each model's own default
+
+MODEL_FIELDS: dict[str, Check] = {
+    "model": model_id,
+    "temperature": temperature,
+    "max_tokens": count,
+    "system": text,
+    "reasoning_effort": effort,
+}
 
 
 def spec(value: object) -> ModelSpec:

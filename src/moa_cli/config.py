@@ -20,6 +20,7 @@ from typing import Any
 from moa_cli import checks
 from moa_cli.checks import Problem, within
 from moa_cli.errors import ConfigError, UsageError
+from moa_cli.model_limits import TableProblem, parse_models_table
 from moa_cli.providers.registry import BUILTIN_PROVIDERS, ProviderConfig
 from moa_cli.redact import remember_url
 from moa_cli.settings import DEFAULT_AGGREGATOR, DEFAULT_REFERENCES, SETTINGS, Settings, check_values
@@ -180,10 +181,16 @@ def _overrides(table: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read(doc: Mapping[str, Any]) -> tuple[Settings, Mapping[str, Mapping[str, Any]]]:
-    checks.known(doc, (*SETTINGS, "presets", "providers"))
-    settings = replace(Settings(), **_overrides({k: v for k, v in doc.items() if k not in ("presets", "providers")}))
+    tables = ("presets", "providers", "models")
+    checks.known(doc, (*SETTINGS, *tables))
+    settings = replace(Settings(), **_overrides({k: v for k, v in doc.items() if k not in tables}))
     if "providers" in doc:
         settings = replace(settings, providers=within(("providers",), _providers, doc["providers"]))
+    if "models" in doc:
+        try:
+            settings = replace(settings, models=parse_models_table(doc["models"]))
+        except TableProblem as problem:
+            raise Problem(("models", *problem.where), problem.rest) from None
     tables = doc.get("presets", {})
     if not isinstance(tables, dict):
         raise Problem(("presets",), f"must be a table of presets, not {checks.show(tables)}")

@@ -36,9 +36,23 @@ def fit_history(request: MoaRequest, context_window: int) -> tuple[tuple[Message
             f"the question is about {needed:,} tokens, more than fits the models' context "
             f"({max(budget, 0):,} tokens left after room for the answers); shorten it or lower --max-tokens"
         )
-    history: Sequence[Message] = request.history
+    return newest_turns(request.history, budget - needed)
+
+
+def fit_history_to_rate_limit(request: MoaRequest, limit: int) -> tuple[tuple[Message, ...], int]:
+    """The newest whole turns of ``request.history`` within half of ``limit``, a model's tokens per request.
+
+    Under a per-minute token limit (Groq's free tier: 8,000) the aggregator's one request must hold
+    the conversation, the question, the reference answers and its own answer: the conversation
+    gets half, the rest is left for the others (see :mod:`moa_cli.budget`).
+    """
+    return newest_turns(request.history, limit // 2 - estimate_tokens(request.question))
+
+
+def newest_turns(history: Sequence[Message], budget: int) -> tuple[tuple[Message, ...], int]:
+    """The longest suffix of whole turns within ``budget`` tokens, and how many turns were dropped."""
     sizes = [estimate_tokens(m.content) for m in history]
-    start, used = len(history), needed
+    start, used = len(history), 0
     # Walk back over whole turns (a user message and what follows it) while they fit.
     index = len(history)
     while index > 0:

@@ -11,8 +11,10 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Final
 
+from moa_cli.budget import Budget
 from moa_cli.errors import ProviderError
 from moa_cli.events import (
     Agent,
@@ -22,6 +24,7 @@ from moa_cli.events import (
     AgentResult,
     AgentRetrying,
     AgentStarted,
+    AgentTrimmed,
     Event,
     Finished,
     MoaResult,
@@ -29,6 +32,7 @@ from moa_cli.events import (
     TextDelta,
     Usage,
 )
+from moa_cli.model_limits import effort_for
 from moa_cli.prompts import build_messages
 from moa_cli.providers.base import ChatCall, ChatStreamer, Delta, Finish, Pace, Queued, Retrying
 from moa_cli.request import MoaRequest, ModelSpec
@@ -56,10 +60,13 @@ class MoaRun:
         request: MoaRequest,
         provider: ChatStreamer,
         clock: Callable[[], float] = time.perf_counter,
+        budget: Budget | None = None,
     ) -> None:
         self.request = request
         self.provider = provider
         self.clock = clock
+        self.budget = budget if budget is not None else Budget.default()
+        """Fits and paces every call to its model's rate limits (shared by this user's moa processes)."""
         self.result = MoaResult(question=request.question)
         self.seed_base = random.randrange(1, 2**31 - 64)
 
@@ -110,7 +117,7 @@ class MoaRun:
             call = self._call(spec, previous, sample)
             if call.pace is not None:
                 paces[agent] = call.pace
-            tasks[asyncio.create_task(self._forward(agent_result, call, queue))] = agent_result
+            tasks[asyncio.create_task(self._forward(agent_result, call, queue, previous))] = agent_result
         layer_start = loop.time()
         timers = []
         if request.ref_timeout is not None:
@@ -200,7 +207,7 @@ class MoaRun:
         agent = Agent("aggregator", request.layers + 1, 0, spec.model)
         agent_result = AgentResult(agent, started_at=self.clock())
         self.result.aggregator = agent_result
-        async for event in self._stream(agent_result, self._call(spec, answers)):
+        async for event in self._budgeted(agent_result, self._call(spec, answers), answers):
             yield event
         if agent_result.ok:
             self.result.status = "complete"
@@ -221,9 +228,41 @@ class MoaRun:
         temperature = request.sample_temperature(temperature, sample)
         return ChatCall(spec.model, messages, temperature, max_tokens, seed, pace=pace)
 
-    async def _forward(self, agent_result: AgentResult, call: ChatCall, queue: asyncio.Queue[object]) -> None:
-        async for event in self._stream(agent_result, call):
+    async def _forward(
+        self, agent_result: AgentResult, call: ChatCall, queue: asyncio.Queue[object], answers: list[str]
+    ) -> None:
+        async for event in self._budgeted(agent_result, call, answers):
             queue.put_nowait(event)
+
+    async def _budgeted(self, agent_result: AgentResult, call: ChatCall, answers: list[str]) -> AsyncIterator[Event]:
+        """``call`` cut to fit its model's limits and sent when they allow (see :mod:`moa_cli.budget`).
+
+        A call that cannot fit, or would wait for a daily limit, fails its agent without being sent.
+        """
+        try:
+            call, note = self.budget.fit(call, answers)
+            if note:
+                yield AgentTrimmed(agent_result.agent, note)
+            async for waiting in self.budget.clear(agent_result.agent, call):
+                yield waiting
+        except ProviderError as error:
+            agent_result.status, agent_result.error, agent_result.error_kind = "failed", str(error), error.kind
+            agent_result.finished_at = self.clock()
+            yield AgentFailed(agent_result)
+            return
+        call = self.budget.watched(replace(call, reasoning_effort=self._effort(agent_result.agent)))
+        try:
+            async for event in self._stream(agent_result, call):
+                yield event
+        finally:
+            self.budget.settle(call, agent_result.usage)
+            agent_result.cost = self.budget.cost(call.model, agent_result.usage)
+
+    def _effort(self, agent: Agent) -> str | None:
+        """The reasoning effort for ``agent``'s model: its spec's, else the request's, else the config's."""
+        request = self.request
+        spec = request.aggregator if agent.role == "aggregator" else request.references[agent.index // request.samples]
+        return effort_for(agent.model, spec.reasoning_effort or request.reasoning_effort, self.budget.models)
 
     async def _stream(self, agent_result: AgentResult, call: ChatCall) -> AsyncIterator[Event]:
         """Stream one agent's call, keeping everything it sends in ``agent_result``."""

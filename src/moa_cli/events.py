@@ -41,6 +41,8 @@ class Usage:
     queue_time: float | None = None
     prompt_time: float | None = None
     completion_time: float | None = None
+    cached_tokens: int = 0
+    """Prompt tokens the server had cached (``usage.prompt_tokens_details.cached_tokens``)."""
 
     @property
     def total_tokens(self) -> int:
@@ -50,6 +52,7 @@ class Usage:
         return Usage(
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
         )
 
 
@@ -79,6 +82,8 @@ class AgentResult:
     started_at: float = 0.0
     first_token_at: float | None = None
     finished_at: float | None = None
+    cost: float | None = None
+    """US$ for this call's tokens, when the model's price is known."""
 
     @property
     def text(self) -> str:
@@ -180,6 +185,12 @@ class MoaResult:
         return total
 
     @property
+    def cost(self) -> float | None:
+        """US$ for every call of the run with a known price (None if none has one)."""
+        costs = [r.cost for r in self.agents if r.cost is not None]
+        return sum(costs) if costs else None
+
+    @property
     def agents(self) -> list[AgentResult]:
         return self.references + ([self.aggregator] if self.aggregator else [])
 
@@ -195,6 +206,27 @@ class Finished:
     result: MoaResult
 
 
+@dataclass(frozen=True, slots=True)
+class AgentWaiting:
+    """The agent's request waits ``wait`` more seconds for its model's rate limit to free (``reason``).
+
+    Sent again every second of the wait: a countdown.
+    """
+
+    agent: Agent
+    wait: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTrimmed:
+    """The agent's request was cut to fit its model's limits; ``note`` says what was cut, in one line."""
+
+    agent: Agent
+    note: str
+
+
 Event = (
     AgentStarted | AgentQueued | TextDelta | ReasoningDelta | AgentRetrying | AgentDone | AgentFailed | Finished
+    | AgentWaiting | AgentTrimmed
 )

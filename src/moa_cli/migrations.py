@@ -125,7 +125,20 @@ def m005_agent_finish(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE agent_outputs ADD COLUMN warning TEXT")
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_search, m003_retried, m004_process_marker, m005_agent_finish)
+def m006_cached_and_cost(db: sqlite3.Connection) -> None:
+    """Prompt tokens the provider had cached, and the US$ cost, per agent and per turn (NULL: unknown)."""
+    for sql in (
+        "ALTER TABLE agent_outputs ADD COLUMN cached_tokens INTEGER",
+        "ALTER TABLE agent_outputs ADD COLUMN cost REAL",
+        "ALTER TABLE turns ADD COLUMN cached_tokens INTEGER",
+        "ALTER TABLE turns ADD COLUMN cost REAL",
+    ):
+        db.execute(sql)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    m001_initial, m002_search, m003_retried, m004_process_marker, m005_agent_finish, m006_cached_and_cost
+)
 
 
 def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> None:

@@ -3,6 +3,12 @@
 The aggregation prompt follows the "aggregate-and-synthesize" prompt of the Mixture-of-Agents
 paper (Wang et al. 2024, table 1), with two additions users asked for: keep the format the question
 asks for, and never mention that several models answered.
+
+Every request starts with the same messages: the system prompt, the conversation so far and the
+question. The answers, when a request carries them, come last, in a message of their own. So the
+aggregator's request repeats the references' requests word for word up to the question, and each
+turn's requests repeat the last turn's: providers that cache prompt prefixes (Groq, OpenAI) serve
+that part from their cache, at half the price and outside the rate limits.
 """
 
 from __future__ import annotations
@@ -34,11 +40,10 @@ def as_history(answer: str, status: str) -> str:
     return answer + INTERRUPTED if status == "interrupted" else answer
 
 
-def with_references(system: str | None, answers: Sequence[str]) -> str:
-    """A system prompt carrying ``answers`` as auxiliary context, after the user's own ``system``."""
+def answers_message(answers: Sequence[str]) -> Message:
+    """The message after the question that gives the aggregator (or a later layer) the ``answers``."""
     numbered = "\n\n".join(f"{i}. {answer.strip()}" for i, answer in enumerate(answers, 1))
-    prompt = f"{AGGREGATE_PROMPT}\n\n{numbered}"
-    return f"{system.strip()}\n\n{prompt}" if system and system.strip() else prompt
+    return Message("system", f"{AGGREGATE_PROMPT}\n\n{numbered}")
 
 
 def build_messages(
@@ -47,7 +52,7 @@ def build_messages(
     system: str | None,
     answers: Sequence[str] = (),
 ) -> tuple[Message, ...]:
-    """The full message list: system prompt (with ``answers`` if any), history, then the question."""
-    prompt = with_references(system, answers) if answers else system
-    head = (Message("system", prompt),) if prompt else ()
-    return (*head, *history, Message("user", question))
+    """The full message list: system prompt, history, the question, then the ``answers`` if any."""
+    head = (Message("system", system),) if system and system.strip() else ()
+    tail = (answers_message(answers),) if answers else ()
+    return (*head, *history, Message("user", question), *tail)

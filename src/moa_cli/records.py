@@ -16,6 +16,8 @@ class SessionInfo:
     updated: str
     turns: int
     title: str
+    cost: float | None = None
+    """US$ of every turn with a known price (None if none has one)."""
     by_prefix: bool = False
     """Found by :meth:`~moa_cli.store.Store.find_session` as the one id starting with what was given."""
 
@@ -38,6 +40,8 @@ class AgentRow:
     first_token_latency: float | None = None
     finish_reason: str | None = None
     warning: str | None = None
+    cached_tokens: int | None = None
+    cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class TurnRecord:
     prompt_tokens: int | None
     completion_tokens: int | None
     agents: tuple[AgentRow, ...] = ()
+    cached_tokens: int | None = None
+    cost: float | None = None
 
 
 @dataclass(frozen=True)

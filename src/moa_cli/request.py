@@ -32,6 +32,8 @@ class ModelSpec:
     temperature: float | None = None
     max_tokens: int | None = None
     system: str | None = None
+    reasoning_effort: str | None = None
+    """``low``, ``medium`` or ``high``, for models that take it (see :mod:`moa_cli.model_limits`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,8 @@ class MoaRequest:
     ref_timeout: float | None = None
     straggler_factor: float = 0.0
     samples: int = 1
+    reasoning_effort: str | None = None
+    """The default for every model that takes it; a :class:`ModelSpec`'s own wins."""
 
     def sample_temperature(self, temperature: float, sample: int) -> float:
         """``temperature`` spread over +/- SAMPLE_SPREAD across the samples, kept within 0..2."""

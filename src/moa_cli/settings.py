@@ -16,6 +16,7 @@ from typing import Any
 
 from moa_cli import checks
 from moa_cli.errors import UsageError
+from moa_cli.model_limits import BUILTIN_MODELS, ModelConfig
 from moa_cli.providers.registry import BUILTIN_PROVIDERS, ProviderConfig
 from moa_cli.request import ModelSpec
 
@@ -83,12 +84,21 @@ class Settings:
     context_window: int = _setting(
         131072, SettingInfo("Tokens the smallest model accepts; history is trimmed to fit.", checks.count)
     )
+    reasoning_effort: str | None = _setting(
+        None,
+        SettingInfo(
+            "Reasoning effort (low, medium, high) for models that take it, such as gpt-oss.",
+            checks.optional_effort, "--reasoning-effort", None, "LEVEL", str, slash=True,
+        ),
+    )
     samples: int = _setting(
         1,
         SettingInfo("Self-MoA: each reference answers N times.", checks.bounded(16), "--samples", None, "N", int, slash=True),
     )
     providers: Mapping[str, ProviderConfig] = field(default_factory=lambda: BUILTIN_PROVIDERS)
     """Built-in providers plus the config file's ``[providers.*]``: checked by :mod:`moa_cli.config`."""
+    models: Mapping[str, ModelConfig] = field(default_factory=lambda: BUILTIN_MODELS)
+    """Groq's live models plus the config file's ``[models."ID"]`` (limits, effort, price): :mod:`moa_cli.model_limits`."""
 
 
 SETTINGS: Mapping[str, SettingInfo] = {

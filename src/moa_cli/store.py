@@ -49,17 +49,18 @@ FINAL_STATUSES = ("complete", "failed", "interrupted")
 _SESSION_SELECT = """
     SELECT s.id, s.name, s.created, s.updated,
         (SELECT count(*) FROM turns t WHERE t.session_id = s.id),
-        (SELECT substr(t.question, 1, 400) FROM turns t WHERE t.session_id = s.id ORDER BY t.seq LIMIT 1)
+        (SELECT substr(t.question, 1, 400) FROM turns t WHERE t.session_id = s.id ORDER BY t.seq LIMIT 1),
+        (SELECT sum(t.cost) FROM turns t WHERE t.session_id = s.id)
     FROM sessions s
 """
 _TURN_SELECT = """
     SELECT id, session_id, seq, question, answer, status, error, aggregator, settings,
-        started, finished, elapsed, prompt_tokens, completion_tokens
+        started, finished, elapsed, prompt_tokens, completion_tokens, cached_tokens, cost
     FROM turns
 """
 _INSERT_AGENT = """INSERT INTO agent_outputs (turn_id, layer, role, idx, model, status, error, prompt_tokens,
-    completion_tokens, latency, first_token_latency, text, reasoning, finish_reason, warning)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    completion_tokens, latency, first_token_latency, text, reasoning, finish_reason, warning, cached_tokens, cost)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
 class Store:
@@ -228,15 +229,17 @@ class Store:
         usages = [agent.usage for agent in result.agents if agent.usage]
         prompt_tokens = sum(u.prompt_tokens for u in usages) if usages else None
         completion_tokens = sum(u.completion_tokens for u in usages) if usages else None
+        cached_tokens = sum(u.cached_tokens for u in usages) if usages else None
         aggregator = result.aggregator.agent.model if result.aggregator else None
         rows = [_agent_values(turn_id, agent) for agent in result.agents]
         now = _now()
         with self._write() as db:
             updated = db.execute(
                 """UPDATE turns SET answer = ?, status = ?, error = ?, aggregator = coalesce(?, aggregator),
-                    finished = ?, elapsed = ?, prompt_tokens = ?, completion_tokens = ? WHERE id = ?""",
+                    finished = ?, elapsed = ?, prompt_tokens = ?, completion_tokens = ?, cached_tokens = ?,
+                    cost = ? WHERE id = ?""",
                 (scrub(result.answer), status, _scrub(result.error), aggregator, now, result.elapsed,
-                 prompt_tokens, completion_tokens, turn_id),
+                 prompt_tokens, completion_tokens, cached_tokens, result.cost, turn_id),
             )
             if updated.rowcount == 0:
                 raise StoreError(f"no turn {turn_id} in {self.path}")
@@ -256,14 +259,14 @@ class Store:
                 for turn_id, *values in self._db.execute(
                     """SELECT a.turn_id, a.layer, a.role, a.model, a.text, a.reasoning, a.status, a.error,
                         a.prompt_tokens, a.completion_tokens, a.latency, a.idx, a.first_token_latency,
-                        a.finish_reason, a.warning
+                        a.finish_reason, a.warning, a.cached_tokens, a.cost
                     FROM agent_outputs a JOIN turns t ON t.id = a.turn_id
                     WHERE t.session_id = ? ORDER BY a.turn_id, a.id""",
                     (session_id,),
                 ):
                     agents.setdefault(turn_id, []).append(AgentRow(*values))
         return [
-            TurnRecord(*row[:8], json.loads(row[8]), *row[9:], agents=tuple(agents.get(row[0], ())))
+            TurnRecord(*row[:8], json.loads(row[8]), *row[9:14], tuple(agents.get(row[0], ())), *row[14:])
             for row in rows
         ]
 
@@ -360,7 +363,7 @@ def _agent_values(turn_id: int, result: AgentResult) -> tuple[object, ...]:
         "interrupted" if result.status == "running" else result.status, _scrub(result.error),
         usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
         result.elapsed, first_token, scrub(result.text), scrub(result.reasoning), result.finish_reason,
-        _scrub(result.warning),
+        _scrub(result.warning), usage.cached_tokens if usage else None, result.cost,
     )
 
 
@@ -370,8 +373,8 @@ def _scrub(text: str | None) -> str | None:
 
 
 def _session(row: tuple[Any, ...]) -> SessionInfo:
-    session_id, name, created, updated, turns, first = row
-    return SessionInfo(session_id, name, created, updated, turns, _title(name, first))
+    session_id, name, created, updated, turns, first, cost = row
+    return SessionInfo(session_id, name, created, updated, turns, _title(name, first), cost)
 
 
 def _title(name: str | None, first_question: str | None) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from moa_cli.app.requests import build_request
+from moa_cli.app.requests import budget_for, prepare_run
 from moa_cli.app.turn import Builder, drive
 from moa_cli.engine import MoaRun
 from moa_cli.errors import StoreError, UsageError
@@ -55,6 +55,7 @@ class Conversation:
         self.store = store
         self.session: SessionInfo | None = None
         self.warn = warn
+        self.budget = budget_for(settings)
         self.last_turn: tuple[int | None, str] | None = None
         """The stored id (None if it could not be stored) and question of the last turn, for ``/retry``."""
         if session is not None:
@@ -107,8 +108,7 @@ class Conversation:
 
     def prepare(self, question: str) -> Turn:
         """The turn for ``question``: its question is stored before any request leaves."""
-        request, dropped = build_request(self.settings, question, self.history())
-        run = MoaRun(request, self.provider)
+        run, dropped = prepare_run(self.settings, self.provider, question, self.history(), self.budget)
         recorder = self._recorder(question)
         self.last_turn = (recorder.turn_id or None, question)
         return Turn(run, dropped, recorder)

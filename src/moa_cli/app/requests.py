@@ -1,4 +1,5 @@
-"""From settings and a question to the engine's request, with as much history as fits."""
+"""From settings and a question to the engine's run: the request, with as much history as fits
+the models' context window and their per-minute token limits, and the budget that paces it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import replace
 
-from moa_cli.context import fit_history
+from moa_cli.budget import Budget
+from moa_cli.context import fit_history, fit_history_to_rate_limit
+from moa_cli.engine import MoaRun
+from moa_cli.providers.base import ChatStreamer
 from moa_cli.request import Message, MoaRequest
 from moa_cli.settings import Settings
 
@@ -16,9 +20,42 @@ _FROM_SETTINGS = tuple(
 """The request's fields that settings give (the rest: the question and the history)."""
 
 
-def build_request(settings: Settings, question: str, history: Sequence[Message] = ()) -> tuple[MoaRequest, int]:
-    """The engine's request for ``question``, with as much history as fits; and the turns dropped."""
+def budget_for(settings: Settings) -> Budget:
+    """The rate-limit budget for ``settings``' models, shared with every moa process of this user.
+
+    Runs that may overlap (chat turns, a server's requests, batch rows) share one: its
+    reservations for requests in flight are what keeps them from overdrawing a model's minute.
+    """
+    return Budget.default(settings.models)
+
+
+def build_request(
+    settings: Settings, question: str, history: Sequence[Message] = (), budget: Budget | None = None
+) -> tuple[MoaRequest, int]:
+    """The engine's request for ``question``, with as much history as fits; and the turns dropped.
+
+    With a ``budget``, the history must also fit the smallest per-request token limit it knows
+    of these models (Groq's free tier: 8,000 a minute), not just their context window.
+    """
     given = {name: getattr(settings, name) for name in _FROM_SETTINGS}
     request = MoaRequest(question=question, history=tuple(history), **given)
     kept, dropped = fit_history(request, settings.context_window)
+    models = [spec.model for spec in (*settings.references, settings.aggregator)]
+    if budget is not None and (limit := budget.smallest_limit(models)) is not None:
+        kept, more = fit_history_to_rate_limit(replace(request, history=kept), limit)
+        dropped += more
     return (replace(request, history=kept) if dropped else request), dropped
+
+
+def prepare_run(
+    settings: Settings,
+    provider: ChatStreamer,
+    question: str,
+    history: Sequence[Message] = (),
+    budget: Budget | None = None,
+) -> tuple[MoaRun, int]:
+    """The run answering ``question`` after ``history``, paced by ``budget`` (else a new one); and the
+    turns of history left out to fit."""
+    budget = budget or budget_for(settings)
+    request, dropped = build_request(settings, question, history, budget)
+    return MoaRun(request, provider, budget=budget), dropped

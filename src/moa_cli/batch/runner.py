@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from moa_cli.app.requests import build_request
+from moa_cli.app.requests import budget_for, prepare_run
 from moa_cli.app.turn import drive
 from moa_cli.batch.output import OutputFile
 from moa_cli.batch.progress import BatchProgress
 from moa_cli.batch.record import row_record
 from moa_cli.batch.rows import Row
-from moa_cli.engine import MoaRun
+from moa_cli.budget import Budget
 from moa_cli.errors import UsageError
 from moa_cli.events import MoaResult
 from moa_cli.providers.base import ChatStreamer
@@ -39,7 +39,11 @@ def default_concurrency(settings: Settings) -> int:
 
 
 async def run_row(
-    row: Row, settings: Settings, provider: ChatStreamer, recorder_for: RecorderFor | None = None
+    row: Row,
+    settings: Settings,
+    provider: ChatStreamer,
+    recorder_for: RecorderFor | None = None,
+    budget: Budget | None = None,
 ) -> dict[str, Any]:
     """Ask ``row``'s turns in order, each with the earlier turns and their answers as history.
 
@@ -53,9 +57,9 @@ async def run_row(
     error = None
     try:
         for question in row.turns:
-            request, _ = build_request(settings, question, history)
+            run, _ = prepare_run(settings, provider, question, history, budget)
             consumers = recorder_for(question) if recorder_for else ()
-            result = await drive(MoaRun(request, provider), consumers)
+            result = await drive(run, consumers)
             results.append(result)
             if result.status != "complete":
                 break
@@ -85,11 +89,12 @@ async def run_rows(
     queue: asyncio.Queue[Row] = asyncio.Queue()
     for row in rows:
         queue.put_nowait(row)
+    budget = budget_for(settings)  # one for every row: rows in flight reserve from one minute
 
     async def worker() -> None:
         while not queue.empty():
             row = queue.get_nowait()
-            record = await run_row(row, settings, provider, recorders(row) if recorders else None)
+            record = await run_row(row, settings, provider, recorders(row) if recorders else None, budget)
             out.append(record)
             progress.row_done(record["status"] == "ok", record["usage"]["total_tokens"])
 

@@ -178,7 +178,7 @@ COMMANDS: dict[str, Command] = {
         Command("exit", "/exit", "leave (Ctrl-D works too)", _exit),
     )
 }
-ALIASES = {"quit": "exit", "q": "exit", "?": "help"}
+ALIASES = {"quit": "exit", "q": "exit", "?": "help", "effort": "reasoning-effort"}
 
 
 def run_command(chat: ChatSession, line: str) -> Outcome:

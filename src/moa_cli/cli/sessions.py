@@ -60,9 +60,12 @@ def _rows(sessions: list[SessionInfo], as_json: bool) -> None:
     if not sessions:
         _print("no sessions yet")
         return
+    from moa_cli.ui.format import money
+
     for s in sessions:
         when = s.updated[:16].replace("T", " ")
-        _print(f"{s.id}  {s.turns:>4} turns  {when}  {s.title}")
+        cost = money(s.cost) if s.cost is not None else "-"
+        _print(f"{s.id}  {s.turns:>4} turns  {when}  {cost:>8}  {s.title}")
 
 
 @app.callback()

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from moa_cli.app.providers import make_provider
-from moa_cli.app.requests import build_request
+from moa_cli.app.requests import budget_for, prepare_run
 from moa_cli.app.turn import drive
 from moa_cli.batch.output import read_records
-from moa_cli.engine import MoaRun
 from moa_cli.errors import UsageError
 from moa_cli.evaluate.systems import direct
 from moa_cli.settings import Settings
@@ -87,6 +86,7 @@ class Judge:
         self.cache = {r["id"]: r for r in read_records(self.path) if r.get("verdict") is not None}
         self.limit = asyncio.Semaphore(concurrency)
         self.provider = make_provider(self.settings)
+        self.budget = budget_for(self.settings)
         self.asked = 0
         self.failed = 0
         """Verdicts not given: the judge's call failed, or its answer had no [[A]]/[[B]]/[[C]]."""
@@ -98,8 +98,8 @@ class Judge:
             return self.cache[key]["verdict"]
         async with self.limit:
             try:
-                request, _ = build_request(self.settings, prompt)
-                result = await drive(MoaRun(request, self.provider), [])
+                run, _ = prepare_run(self.settings, self.provider, prompt, budget=self.budget)
+                result = await drive(run, [])
             except UsageError:  # a question and answers too long for the context window
                 result = None
         self.asked += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -59,6 +59,11 @@ class ChatCall:
     pace: Pace | None = None
     """Let chunks gather between reads (see :class:`Pace`): far fewer wake-ups for the same text
     when nobody needs each token the instant it arrives. None reads every chunk at once."""
+    on_headers: Callable[[Mapping[str, str], float], None] | None = None
+    """Called with every response's headers (errors too) and how many seconds the provider's
+    requests limit spans: how moa learns rate limits (see :mod:`moa_cli.limits`)."""
+    reasoning_effort: str | None = None
+    """``low``, ``medium`` or ``high``; set only for models that take it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,8 @@ class GroqProvider(SdkProvider):
     after HTTP 200 arrives as ``x_groq.error`` or as an ``error`` event.
     """
 
+    requests_period = 86400.0  # Groq's x-ratelimit-*-requests count requests per day
+
     def __init__(
         self, config: ProviderConfig, *, api_key: str | None, timeout: float, retry: RetryPolicy = RetryPolicy()
     ) -> None:

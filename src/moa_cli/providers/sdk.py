@@ -58,6 +58,9 @@ class SdkProvider:
     the others wait their turn (:class:`Queued`).
     """
 
+    requests_period = 60.0
+    """Seconds the ``x-ratelimit-*-requests`` headers span: a minute (OpenAI); Groq's is a day."""
+
     def __init__(
         self,
         client: Any,
@@ -179,6 +182,8 @@ class SdkProvider:
         options: dict[str, Any] = {self.max_tokens_field: call.max_tokens}
         if call.seed is not None:
             options["seed"] = call.seed
+        if call.reasoning_effort is not None:
+            options["reasoning_effort"] = call.reasoning_effort
         return options
 
     def _chunks(self, model: str, chunk: dict[str, Any]) -> Iterable[Chunk]:
@@ -231,6 +236,8 @@ class SdkProvider:
                 **self._request_options(call),
             ) as response:
                 seen.opened = True
+                if call.on_headers is not None:
+                    call.on_headers(response.http_response.headers, self.requests_period)
                 body = response.http_response.aiter_bytes()
                 if call.pace is not None:
                     body = paced(body, call.pace)
@@ -239,6 +246,8 @@ class SdkProvider:
                         seen.chunks += 1
                         yield item
         except self._sdk.APIError as exc:
+            if call.on_headers is not None and isinstance(exc, self._sdk.APIStatusError):
+                call.on_headers(exc.response.headers, self.requests_period)
             raise self.error(exc, model) from None
         except self.transport_error as exc:
             raise ProviderError(

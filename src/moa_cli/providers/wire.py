@@ -12,9 +12,11 @@ from moa_cli.events import Usage
 
 def usage_of(usage: Mapping[str, Any]) -> Usage:
     """Our :class:`Usage` from a chunk's ``usage`` (Groq adds its own timings)."""
+    details = usage.get("prompt_tokens_details")
     return Usage(
         prompt_tokens=usage.get("prompt_tokens") or 0,
         completion_tokens=usage.get("completion_tokens") or 0,
+        cached_tokens=(details.get("cached_tokens") or 0) if isinstance(details, Mapping) else 0,
         queue_time=usage.get("queue_time"),
         prompt_time=usage.get("prompt_time"),
         completion_time=usage.get("completion_time"),

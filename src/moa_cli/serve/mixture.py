@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from moa_cli.app.providers import make_provider
-from moa_cli.app.requests import build_request
+from moa_cli.app.requests import budget_for, prepare_run
 from moa_cli.app.turn import drive
 from moa_cli.config import load_config
 from moa_cli.engine import MoaRun
@@ -40,6 +40,7 @@ class Mixtures:
         self.default_preset = preset
         default = self.config.resolve(preset)
         self.provider = make_provider(default)
+        self.budget = budget_for(default)
         self.sessions = SessionIndex()
         self.settings = {DEFAULT_ID: default}
         for name in self.config.presets:
@@ -71,8 +72,7 @@ class Mixtures:
         settings = self.config.resolve(
             preset, temperature=chat.temperature, max_tokens=chat.max_tokens, system=conversation.system
         )
-        request, _ = build_request(settings, conversation.question, conversation.history)
-        run = MoaRun(request, self.provider)
+        run, _ = prepare_run(settings, self.provider, conversation.question, conversation.history, self.budget)
         return Turn(run, settings, lambda: self._recorder(settings, conversation))
 
     def _recorder(self, settings: Settings, conversation: Conversation) -> Renderer:

@@ -13,7 +13,28 @@ def agent_stats(result: AgentResult) -> str:
     tokens = result.usage.completion_tokens if result.usage else result.streamed
     if tokens:
         parts.append(f"{tokens:,} tokens")
+    if result.usage and result.usage.cached_tokens:
+        parts.append(f"{result.usage.cached_tokens:,} cached")
+    if result.cost is not None:
+        parts.append(money(result.cost))
     return " · ".join(parts)
+
+
+def money(dollars: float) -> str:
+    """``$0.0031``; ``$1.25`` from a dollar up."""
+    return f"${dollars:.2f}" if dollars >= 1 else f"${dollars:.4f}"
+
+
+def cost_line(result: MoaResult) -> str | None:
+    """``$0.0031 (references $0.0011 + $0.0004 + $0.0008, aggregator $0.0008)``; None with no known price."""
+    total = result.cost
+    if total is None:
+        return None
+    refs = " + ".join(money(r.cost) if r.cost is not None else "?" for r in result.references if r.usage)
+    parts = [f"references {refs}"] if refs else []
+    if result.aggregator is not None and result.aggregator.cost is not None:
+        parts.append(f"aggregator {money(result.aggregator.cost)}")
+    return f"{money(total)} ({', '.join(parts)})" if parts else money(total)
 
 
 def run_stats(result: MoaResult) -> str:
@@ -24,5 +45,8 @@ def run_stats(result: MoaResult) -> str:
         parts.append(f"{result.elapsed:.1f}s")
     usage = result.usage
     if usage.total_tokens:
-        parts.append(f"{usage.total_tokens:,} tokens")
+        cached = f" ({usage.cached_tokens:,} cached)" if usage.cached_tokens else ""
+        parts.append(f"{usage.total_tokens:,} tokens{cached}")
+    if (cost := cost_line(result)) is not None:
+        parts.append(cost)
     return " · ".join(parts)

@@ -16,6 +16,7 @@ def usage_dict(usage: Usage | None) -> dict[str, Any] | None:
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
+        "cached_tokens": usage.cached_tokens,
         "queue_time": usage.queue_time,
         "prompt_time": usage.prompt_time,
         "completion_time": usage.completion_time,
@@ -39,6 +40,7 @@ def agent_dict(result: AgentResult, run_start: float) -> dict[str, Any]:
         "finish_reason": result.finish_reason,
         "warning": result.warning,
         "usage": usage_dict(result.usage),
+        "cost_usd": result.cost,
         "timing": {
             "started": rel(result.started_at),
             "first_token": rel(result.first_token_at),
@@ -58,6 +60,7 @@ def result_dict(result: MoaResult) -> dict[str, Any]:
         "references": [agent_dict(r, result.started_at) for r in result.references],
         "aggregator": None if result.aggregator is None else agent_dict(result.aggregator, result.started_at),
         "usage": usage_dict(result.usage),
+        "cost_usd": result.cost,
         "elapsed": None if result.elapsed is None else round(result.elapsed, 4),
     }
 

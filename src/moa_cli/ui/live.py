@@ -22,6 +22,8 @@ from moa_cli.events import (
     AgentResult,
     AgentRetrying,
     AgentStarted,
+    AgentTrimmed,
+    AgentWaiting,
     Event,
     MoaResult,
     ReasoningDelta,
@@ -171,6 +173,9 @@ class PanelGrid:
 class LiveRenderer:
     """Draws a run on a terminal. Redraws are capped by ``Live``; events only update state."""
 
+    aggregator_note = ""
+    """The aggregator's countdown while it waits for its rate limit, shown under the panels."""
+
     def __init__(
         self,
         console: Console,
@@ -199,7 +204,8 @@ class LiveRenderer:
 
     def _renderable(self) -> RenderableType:
         if self.aggregator is None:
-            return PanelGrid(self.layer_panels)
+            grid = PanelGrid(self.layer_panels)
+            return Group(grid, Text(self.aggregator_note, style="yellow")) if self.aggregator_note else grid
         parts: list[object] = []
         if self.show_reasoning and self.reasoning and not self.answer.parts:
             tail = strip_controls("".join(self.reasoning)[-600:])
@@ -223,13 +229,32 @@ class LiveRenderer:
             return
         if isinstance(event, AgentStarted):
             self._started(event)
+            if (panel := self.panels.get(event.agent)) is not None:
+                panel.note = ""
+        elif isinstance(event, AgentWaiting):
+            self._waiting(event)
+        elif isinstance(event, AgentTrimmed):
+            self.console.print(Text(strip_controls(event.note), style="yellow"))
         elif isinstance(event, AgentRetrying) and event.agent in self.panels:
             self.panels[event.agent].note = strip_controls(f"{event.reason}\nretrying in {event.wait:.2g}s")
         elif isinstance(event, AgentQueued) and event.agent in self.panels:
             self.panels[event.agent].note = ""  # waiting for its turn, then sent: no longer retrying
         elif isinstance(event, AgentDone | AgentFailed):
-            if (panel := self.panels.get(event.result.agent)) is not None:
+            agent = event.result.agent
+            if agent.role == "reference" and agent not in self.panels:  # refused before it was sent
+                self._started(AgentStarted(agent, event.result))
+            if (panel := self.panels.get(agent)) is not None:
                 panel.note = ""
+
+    def _waiting(self, event: AgentWaiting) -> None:
+        note = strip_controls(f"{event.reason}; sending in {math.ceil(event.wait)}s")
+        if event.agent.role == "aggregator":
+            self.aggregator_note = f"{event.agent.model}: {note}"
+            return
+        if event.agent not in self.panels:
+            result = next(r for r in self.result.references if r.agent == event.agent)
+            self._started(AgentStarted(event.agent, result))
+        self.panels[event.agent].note = note
 
     def _started(self, event: AgentStarted) -> None:
         agent = event.agent
@@ -241,7 +266,7 @@ class LiveRenderer:
                 self.layer_panels.append(self.panels[agent])
         else:
             self._print_layer_summary()
-            self.aggregator = agent
+            self.aggregator, self.aggregator_note = agent, ""
 
     def _print_layer_summary(self) -> None:
         panels, self.layer_panels = self.layer_panels, []

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from typing import TextIO
 
-from moa_cli.events import AgentDone, AgentFailed, AgentRetrying, AgentStarted, Event, MoaResult
+from moa_cli.events import (
+    Agent,
+    AgentDone,
+    AgentFailed,
+    AgentRetrying,
+    AgentStarted,
+    AgentTrimmed,
+    AgentWaiting,
+    Event,
+    MoaResult,
+)
 from moa_cli.ui.format import agent_stats, run_stats
 from moa_cli.ui.sanitize import strip_controls
 
@@ -16,6 +27,7 @@ class StderrProgress:
         self.stream = stream
         self.quiet = quiet
         self._said: set[str] = set()
+        self._waits: dict[Agent, int] = {}
 
     def _say(self, text: str) -> None:
         if not self.quiet and text not in self._said:
@@ -34,6 +46,18 @@ class StderrProgress:
             self._say(f"warning: {event.result.warning}")
         elif isinstance(event, AgentRetrying):
             self._say(f"{event.reason}; retrying in {event.wait:.2g}s" if event.wait else event.reason)
+        elif isinstance(event, AgentTrimmed):
+            self._say(event.note)
+        elif isinstance(event, AgentWaiting):
+            self._count_down(event)
+
+    def _count_down(self, event: AgentWaiting) -> None:
+        """A waiting request: said when the wait starts, then every 10 seconds (one line each)."""
+        left = math.ceil(event.wait)
+        previous = self._waits.get(event.agent)
+        if previous is None or (left % 10 == 0 and left != previous):
+            self._waits[event.agent] = left
+            self._say(f"{event.agent.label}: {event.reason}; sending in {left}s")
 
     def close(self, result: MoaResult) -> None:
         if result.status == "complete":
