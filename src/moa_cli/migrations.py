@@ -114,7 +114,12 @@ def m003_retried(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE turns ADD COLUMN retried INTEGER NOT NULL DEFAULT 0")
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_search, m003_retried)
+def m004_session_title(db: sqlite3.Connection) -> None:
+    """A session's title when its first question's first line is not it (piped input before the question)."""
+    db.execute("ALTER TABLE sessions ADD COLUMN title TEXT")
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_search, m003_retried, m004_session_title)
 
 
 def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> None:

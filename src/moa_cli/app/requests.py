@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import replace
 
-from moa_cli.context import fit_history
+from moa_cli.context import fit_history, question_room
 from moa_cli.request import Message, MoaRequest
 from moa_cli.settings import Settings
 
@@ -22,3 +22,9 @@ def build_request(settings: Settings, question: str, history: Sequence[Message] 
     request = MoaRequest(question=question, history=tuple(history), **given)
     kept, dropped = fit_history(request, settings.context_window)
     return (replace(request, history=kept) if dropped else request), dropped
+
+
+def room_for_question(settings: Settings) -> int:
+    """Tokens the question (and any history) may take under ``settings``; raises if the answers alone overflow."""
+    given = {name: getattr(settings, name) for name in _FROM_SETTINGS}
+    return question_room(MoaRequest(question="", **given), settings.context_window)

@@ -16,6 +16,8 @@ PRESET = typer.Option(None, "--preset", metavar="NAME", help="A preset from the 
 SHOW_REASONING = typer.Option(False, "--show-reasoning", help="Show the models' reasoning.")
 CONTINUE = typer.Option(False, "-c", "--continue", help="Continue the most recent session.")
 SESSION = typer.Option(None, "--session", metavar="ID_OR_NAME", help="Resume this session, or start one with this name.")
+ROLE = typer.Option(None, "-r", "--role", metavar="NAME", help="A role from the config file: its system prompt, template, models.")
+VERBOSE = typer.Option(False, "-v", "--verbose", help="Log each HTTP request and response to stderr (keys redacted).")
 
 
 def _setting_parameters() -> list[inspect.Parameter]:
@@ -50,3 +52,11 @@ def given_settings(values: Mapping[str, Any]) -> dict[str, Any]:
         value = values.get(name)
         given[name] = (tuple(value) or None) if info.many and value is not None else value
     return given
+
+
+def use_verbose(verbose: bool) -> None:
+    """``-v`` given after the command (``moa ask -v``) does what ``moa -v ask`` does."""
+    if verbose:
+        from moa_cli.log import enable_verbose
+
+        enable_verbose()
