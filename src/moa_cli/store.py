@@ -90,6 +90,8 @@ class TurnRecord:
     prompt_tokens: int | None
     completion_tokens: int | None
     agents: tuple[AgentRow, ...] = ()
+    retried: bool = False
+    """Asked again with ``/retry``: kept, but no longer part of the conversation."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ _SESSION_SELECT = """
 """
 _TURN_SELECT = """
     SELECT id, session_id, seq, question, answer, status, error, aggregator, settings,
-        started, finished, elapsed, prompt_tokens, completion_tokens
+        started, finished, elapsed, prompt_tokens, completion_tokens, retried != 0
     FROM turns
 """
 
@@ -295,7 +297,9 @@ class Store:
                 ):
                     agents.setdefault(turn_id, []).append(AgentRow(*values))
         return [
-            TurnRecord(*row[:8], json.loads(row[8]), *row[9:], agents=tuple(agents.get(row[0], ())))
+            TurnRecord(
+                *row[:8], json.loads(row[8]), *row[9:14], agents=tuple(agents.get(row[0], ())), retried=bool(row[14])
+            )
             for row in rows
         ]
 

@@ -93,7 +93,7 @@ def run_ask(options: AskOptions) -> int:
         conversation = Conversation(settings, provider, store, session, warn=_warner(options))
         turn = conversation.prepare(question, title=title)
         if turn.dropped:
-            warnings.append(f"left out the {turn.dropped} oldest turns of this session to fit the context window")
+            warnings.append(f"left out {_oldest(turn.dropped)} of this session to fit the context window")
         for warning in warnings:
             warn(warning)
         start_collecting()
@@ -140,6 +140,10 @@ async def _ask(drive: Callable[..., Any], build: Callable[[], Renderer], provide
         return await drive([build])
     finally:
         await provider.aclose()
+
+
+def _oldest(count: int) -> str:
+    return "the oldest turn" if count == 1 else f"the {count} oldest turns"
 
 
 def _open_store(options: AskOptions) -> Store | None:

@@ -61,7 +61,7 @@ def _rows(sessions: list[SessionInfo], as_json: bool) -> None:
         return
     for s in sessions:
         when = s.updated[:16].replace("T", " ")
-        _print(f"{s.id}  {s.turns:>4} turns  {when}  {s.title}")
+        _print(f"{s.id}  {s.turns:>4} {'turn ' if s.turns == 1 else 'turns'}  {when}  {s.title}")
 
 
 @app.callback()

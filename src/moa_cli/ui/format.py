@@ -26,3 +26,8 @@ def run_stats(result: MoaResult) -> str:
     if usage.total_tokens:
         parts.append(f"{usage.total_tokens:,} tokens")
     return " · ".join(parts)
+
+
+def plural(count: int, word: str) -> str:
+    """``1 turn``, ``2 turns``: a count with its noun, in the right number."""
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
