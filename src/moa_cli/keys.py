@@ -64,7 +64,26 @@ class KeyStore:
                 return "the system keyring"
             except Exception as exc:
                 LOGGER.debug("keyring unavailable, using %s: %s", self.path, exc)
-        keys = {**self._file(), provider: key}
+        return self._save({**self._file(), provider: key})
+
+    def remove(self, provider: str) -> list[str]:
+        """Forget ``provider``'s stored key; returns where it was removed from (empty: it had none)."""
+        removed = []
+        ring = _keyring()
+        if ring is not None:
+            try:
+                if ring.get_password(SERVICE, provider):
+                    ring.delete_password(SERVICE, provider)
+                    removed.append("the system keyring")
+            except Exception as exc:  # a locked keyring: the file may still hold one
+                LOGGER.debug("keyring unavailable: %s", exc)
+        keys = self._file()
+        if keys.pop(provider, None) is not None:
+            removed.append(self._save(keys))
+        return removed
+
+    def _save(self, keys: dict[str, str]) -> str:
+        """Write ``keys`` as the key file; returns its path."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Written whole to a new 0600 file, then moved over the old one: never half-written,
         # never readable by others, even for a moment.

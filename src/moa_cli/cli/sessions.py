@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from moa_cli.store import SessionInfo, Store
 
 app = typer.Typer(
-    help="Stored conversations: list (the default), show, search, export, rm, path.",
+    help="Stored conversations: list (the default), show, search, export, rename, rm, path.",
     invoke_without_command=True,
     no_args_is_help=False,
     rich_markup_mode=None,
@@ -39,7 +39,10 @@ def _store() -> Iterator[Store]:
 def _session_or_exit(store: Store, id_or_name: str) -> SessionInfo:
     session = store.find_session(id_or_name)
     if session is None:
-        raise MoaError(f"no session '{id_or_name}'; 'moa sessions' lists them")
+        from moa_cli.store import PREFIX_MIN
+
+        short = f" (an id prefix needs {PREFIX_MIN} characters or more)" if len(id_or_name) < PREFIX_MIN else ""
+        raise MoaError(f"no session '{id_or_name}'{short}; 'moa sessions' lists them")
     return session
 
 
@@ -81,15 +84,38 @@ def list_(limit: int = LIMIT, as_json: bool = JSON) -> None:
 
 @app.command()
 def show(
-    session: str = typer.Argument(..., metavar="ID_OR_NAME"),
+    session: Optional[str] = typer.Argument(None, metavar="[ID_OR_NAME]", help="Default: the last session."),
     refs: bool = typer.Option(False, "--refs", help="Include each reference model's answer."),
 ) -> None:
-    """Print a session's transcript."""
+    """Print a session's transcript (the last session's without an id): Markdown, drawn on a terminal."""
     from moa_cli.transcript import to_markdown
 
     with _store() as store:
+        info = _session_or_exit(store, session) if session else store.last_session()
+        if info is None:
+            raise MoaError("no sessions yet; ask something first")
+        text = to_markdown(info, store.turns(info.id, with_agents=refs), refs=refs)
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        from moa_cli.ui.sanitize import strip_controls
+
+        Console().print(Markdown(strip_controls(text)))
+    else:
+        _print(text)
+
+
+@app.command()
+def rename(
+    session: str = typer.Argument(..., metavar="ID_OR_NAME"),
+    name: str = typer.Argument(..., metavar="NAME", help="The new name: --session NAME resumes it."),
+) -> None:
+    """Name a session (its title in lists; 'moa ask --session NAME' continues it)."""
+    with _store() as store:
         info = _session_or_exit(store, session)
-        _print(to_markdown(info, store.turns(info.id, with_agents=refs), refs=refs))
+        store.rename_session(info.id, name)
+        sys.stderr.write(f"moa: session {info.id} is now named {name!r}\n")
 
 
 @app.command()
