@@ -70,3 +70,35 @@ def test_keys_rm_forgets_a_stored_key(moa_env: dict[str, str]) -> None:
     assert run_moa(["keys", "list"], moa_env).stdout.decode().splitlines()[1].split() == ["openai", "missing"]
     again = run_moa(["keys", "rm", "openai"], moa_env)
     assert again.returncode == 2 and "no stored key for 'openai'" in again.stderr.decode()
+
+
+def complete(words: str, env: dict[str, str]) -> list[str]:
+    """What bash completion offers for the command line ``words`` (the cursor after the last word)."""
+    parts = words.split(" ")
+    env = {**env, "_MOA_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(parts) - 1)}
+    proc = run_moa([], env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.decode().split()
+
+
+def test_completion_prints_a_script_for_each_shell(moa_env: dict[str, str]) -> None:
+    for shell, mark in (("bash", "complete -o"), ("zsh", "compdef"), ("fish", "complete --command moa")):
+        proc = run_moa(["completion", shell], moa_env)
+        assert proc.returncode == 0, proc.stderr
+        assert mark in proc.stdout.decode() and "_MOA_COMPLETE" in proc.stdout.decode()
+    wrong = run_moa(["completion", "tcsh"], moa_env)
+    assert wrong.returncode == 2 and wrong.stderr.decode().count("\n") == 1
+
+
+def test_completion_offers_commands_options_and_session_ids(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
+    assert complete("moa ses", moa_env) == ["sessions"]
+    assert complete("moa ask --ro", moa_env) == ["--role"]
+    run_moa(["ask", *REFS, "q"], moa_env)
+    (session,) = json.loads(run_moa(["sessions", "--json"], moa_env).stdout)
+    assert complete("moa sessions show ", moa_env) == [session["id"]]
+
+
+def test_completion_offers_the_config_files_roles(moa_env: dict[str, str], tmp_path) -> None:
+    (tmp_path / "moa.toml").write_text('[roles.reviewer]\nsystem = "R"\n[roles.poet]\nsystem = "P"\n')
+    moa_env["MOA_CONFIG"] = str(tmp_path / "moa.toml")
+    assert complete("moa chat --role p", moa_env) == ["poet"]

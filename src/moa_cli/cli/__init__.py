@@ -16,12 +16,16 @@ def main() -> None:
     from moa_cli.cli.runtime import pause_collecting
 
     pause_collecting()
+    if os.environ.get("_MOA_COMPLETE"):  # the shell asks for completions (moa completion SHELL)
+        from moa_cli.cli.completion import prepare_completing
+
+        prepare_completing()
     from moa_cli.cli.app import app
     from moa_cli.cli.output import error
     from moa_cli.errors import MoaError
 
     try:
-        app()
+        app(prog_name="moa")
         code = 0
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)

@@ -7,6 +7,7 @@ import typer
 from moa_cli import __version__
 from moa_cli.cli.ask import ask
 from moa_cli.cli.chat import chat
+from moa_cli.cli.completion import completion
 from moa_cli.cli.keys import app as keys_app
 from moa_cli.cli.models import models
 from moa_cli.cli.sessions import app as sessions_app
@@ -25,6 +26,7 @@ app.command()(chat)
 app.add_typer(sessions_app, name="sessions")
 app.command()(models)
 app.add_typer(keys_app, name="keys")
+app.command()(completion)
 
 
 def _version(value: bool) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from moa_cli.cli.options import complete_session
 from moa_cli.errors import MoaError, UsageError
 
 if TYPE_CHECKING:
@@ -84,7 +85,9 @@ def list_(limit: int = LIMIT, as_json: bool = JSON) -> None:
 
 @app.command()
 def show(
-    session: Optional[str] = typer.Argument(None, metavar="[ID_OR_NAME]", help="Default: the last session."),
+    session: Optional[str] = typer.Argument(
+        None, metavar="[ID_OR_NAME]", help="Default: the last session.", autocompletion=complete_session
+    ),
     refs: bool = typer.Option(False, "--refs", help="Include each reference model's answer."),
 ) -> None:
     """Print a session's transcript (the last session's without an id): Markdown, drawn on a terminal."""
@@ -108,7 +111,7 @@ def show(
 
 @app.command()
 def rename(
-    session: str = typer.Argument(..., metavar="ID_OR_NAME"),
+    session: str = typer.Argument(..., metavar="ID_OR_NAME", autocompletion=complete_session),
     name: str = typer.Argument(..., metavar="NAME", help="The new name: --session NAME resumes it."),
 ) -> None:
     """Name a session (its title in lists; 'moa ask --session NAME' continues it)."""
@@ -134,7 +137,7 @@ def search(text: str, limit: int = LIMIT, as_json: bool = JSON) -> None:
 
 @app.command()
 def export(
-    session: str = typer.Argument(..., metavar="ID_OR_NAME"),
+    session: str = typer.Argument(..., metavar="ID_OR_NAME", autocompletion=complete_session),
     format: str = typer.Option("md", "--format", "-f", help="md or json"),
 ) -> None:
     """Print a session as Markdown or JSON (redirect to a file to save it)."""
