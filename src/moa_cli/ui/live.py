@@ -26,7 +26,7 @@ from moa_cli.events import (
     ReasoningDelta,
     TextDelta,
 )
-from moa_cli.ui.format import agent_stats, run_stats
+from moa_cli.ui.format import agent_stats, best_reference, fallback_note, run_stats
 from moa_cli.ui.markdown_stream import MarkdownStream
 from moa_cli.ui.sanitize import strip_controls
 
@@ -268,14 +268,16 @@ class LiveRenderer:
             self.console.print(Text(run_stats(result), style="dim"))
 
     def _print_kept_answers(self, result: MoaResult) -> None:
-        """When there is no aggregated answer, show every reference answer that arrived."""
-        for ref in result.references:
-            if ref.text:
-                self.console.print(
-                    Panel(
-                        Markdown(strip_controls(ref.text)),
-                        title=Text(f"{ref.agent.label} ({ref.status})", style="bold"),
-                        title_align="left",
-                    )
-                )
-
+        """When there is no aggregated answer, show the best reference answer, labelled as such."""
+        best = best_reference(result)
+        if best is None:
+            return
+        self.console.print(
+            Panel(
+                Markdown(strip_controls(best.text)),
+                title=Text(fallback_note(best, result), style="bold yellow"),
+                title_align="left",
+                subtitle=Text("all answers: /refs in chat, moa sessions show --refs", style="dim"),
+                subtitle_align="left",
+            )
+        )
