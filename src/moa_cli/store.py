@@ -376,6 +376,8 @@ def _refuse_taken(db: sqlite3.Connection, name: str, session_id: str | None = No
 
 def _create_private(path: Path) -> None:
     """Creates the directory (mode 0700) and an empty database file (mode 0600) if they are missing."""
+    if path.parent.exists() and not path.parent.is_dir():  # $MOA_HOME naming a file
+        raise StoreError(f"{path.parent} is not a directory")
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

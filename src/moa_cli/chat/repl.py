@@ -121,7 +121,9 @@ async def answer(chat: ChatSession, question: str) -> None:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise  # SIGTERM: the whole chat is stopping
-        chat.console.print(Text("⏹ interrupted; the partial answer is kept", style="yellow"))
+        partial = chat.last_result is not None and chat.last_result.answer
+        said = "the partial answer is kept" if partial else "before any answer arrived; the question is kept"
+        chat.console.print(Text(f"⏹ interrupted; {said}", style="yellow"))
         return
     except MoaError as exc:
         chat.console.print(Text(f"error: {strip_controls(str(exc))}", style="red"))

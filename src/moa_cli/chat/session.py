@@ -26,6 +26,8 @@ class ChatSession:
         """The role each message goes through (its template); its settings are already applied."""
         self.files: list[Attached] = []
         """Files given with ``/file``, sent before the next message."""
+        self.last_result: MoaResult | None = None
+        """The last turn's result as it stands (partial while it runs)."""
 
     def use_preset(self, name: str) -> None:
         """Switch to a preset's settings (the config file's, then the preset's)."""
@@ -42,12 +44,13 @@ class ChatSession:
 
     async def ask(self, message: str) -> MoaResult:
         """Run one turn: stored as it happens, streamed on the console."""
-        conversation = self.conversation
+        conversation, self.last_result = self.conversation, None
         question = self.role.apply(message) if self.role else message
         if self.files:
             question = with_files(self.files, question)
         turn = conversation.prepare(question, title=message if question != message else None)
         self.files = []
+        self.last_result = turn.run.result
         if turn.dropped:
             oldest = "the oldest turn" if turn.dropped == 1 else f"the {turn.dropped} oldest turns"
             conversation.warn(f"left out {oldest} to fit the context window")

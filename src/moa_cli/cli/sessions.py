@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 JSON = typer.Option(False, "--json", help="Print JSON.")
-LIMIT = typer.Option(20, "-n", "--limit", min=1, help="How many to list.")
+LIMIT = typer.Option(20, "-n", "--limit", min=1, metavar="N", help="How many to list.")
 
 
 @contextmanager
@@ -100,11 +100,11 @@ def show(
         text = to_markdown(info, store.turns(info.id, with_agents=refs), refs=refs)
     if sys.stdout.isatty():
         from rich.console import Console
-        from rich.markdown import Markdown
 
+        from moa_cli.ui.markdown_stream import AnswerMarkdown
         from moa_cli.ui.sanitize import strip_controls
 
-        Console().print(Markdown(strip_controls(text)))
+        Console().print(AnswerMarkdown(strip_controls(text)))
     else:
         _print(text)
 
