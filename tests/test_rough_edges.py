@@ -10,7 +10,7 @@ import pexpect
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
 from test_ask_terminal import read_all, visible
-from test_chat_repl import PROMPT, REFS, leave, spawn_chat
+from test_chat_repl import PROMPT, REFS, leave, say, spawn_chat
 
 
 def spawn_ask(args: list[str], env: dict[str, str], columns: int = 120) -> pexpect.spawn:
@@ -130,4 +130,5 @@ def test_interrupting_before_any_answer_does_not_claim_a_partial_answer(
     child.sendintr()
     child.expect_exact("interrupted; before any answer arrived; the question is kept")
     child.expect_exact(PROMPT)
+    assert "(interrupted, no answer)" in say(child, "/history", until="1 turn")  # kept in the list
     leave(child)
