@@ -142,8 +142,7 @@ def test_aggregator_failure_shows_reference_answers_on_stderr(
     assert proc.returncode == 1
     assert proc.stdout == b""
     stderr = proc.stderr.decode()
-    for x in "abc":
-        assert f"ref/{x} answers: q" in stderr
+    assert "moa: the aggregator failed; best reference answer: ref/" in stderr
     assert stderr.rstrip().endswith("moa: error: agg/x: request refused (400: bad thing)")
 
 

@@ -33,7 +33,7 @@ def visible(output: bytes) -> str:
 def test_terminal_shows_a_panel_per_reference_then_the_answer(
     groq_server: GroqServer, moa_env: dict[str, str]
 ) -> None:
-    groq_server.set("ref/a", Behavior(text="alpha " * 30, tokens_per_second=100))
+    groq_server.set("ref/a", Behavior(text="alpha " * 30, tokens_per_second=20))  # 1.5 s: drawn live under load
     groq_server.set("ref/b", Behavior(status=404))
     groq_server.set("agg/x", Behavior(text="# Title\n\nThe final answer.\n\nSecond paragraph.\n"))
     child = spawn(["ask", *REFS, "q"], moa_env)

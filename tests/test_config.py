@@ -320,7 +320,7 @@ def test_example_config_loads_and_states_the_defaults() -> None:
 
 def test_example_config_sets_every_setting() -> None:
     doc = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
-    assert set(doc) - {"presets"} == {f.name for f in dataclasses.fields(Settings)}
+    assert set(doc) - {"presets", "roles"} == {f.name for f in dataclasses.fields(Settings)}
 
 
 def test_a_declared_provider_joins_the_built_in_ones(tmp_path: Path) -> None:
@@ -352,3 +352,13 @@ def test_a_header_must_be_a_string(tmp_path: Path) -> None:
     assert error(tmp_path, '[providers.work]\nbase_url = "http://x/v1"\nheaders = { "X-N" = 3 }\n') == (
         ":3: 'providers.work.headers.X-N' must be a string, not 3"
     )
+
+
+def test_example_config_roles_load_with_their_presets_and_templates() -> None:
+    config = load_config(EXAMPLE)
+    reviewer = config.role("reviewer")
+    assert reviewer.preset == "deep" and reviewer.apply("diff") == "Review this change:\n\ndiff"
+    assert config.resolve(role=reviewer).layers == 2
+    assert [spec.model for spec in config.resolve(role=config.role("commit")).references] == [
+        "openai/gpt-oss-20b", "qwen/qwen3.8-27b",
+    ]

@@ -9,6 +9,7 @@ path is understood.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from conftest import run_moa
@@ -31,7 +32,8 @@ def test_a_reference_that_returns_no_text_has_failed(groq_server: GroqServer, mo
     assert code == 0, err
     assert "warning: ref/a: returned no text" in err
     assert "1/2 references" in err
-    assert "ref/a" not in groq_server.requests_for("agg/x")[0].messages[0]["content"]
+    answers = groq_server.requests_for("agg/x")[0].messages[-1]["content"]  # the answers come last
+    assert "ref/b answers: q" in answers and "ref/a" not in answers
     assert agents_of(only_turn(moa_env))["ref/a"] == ("failed", "")
 
 
@@ -42,7 +44,7 @@ def test_an_aggregator_that_returns_no_text_is_exit_1_and_keeps_the_references(
     code, out, err = ask(moa_env, *REFS, "q")
     assert code == 1
     assert out == ""
-    assert "--- ref/a (done) ---\nref/a answers: q" in err
+    assert re.search(r"all answers: moa sessions show --refs\nref/[ab] answers: q\n", err), err  # the best kept
     assert err.rstrip().splitlines()[-1] == "moa: error: agg/x: returned no text"
     turn = only_turn(moa_env)
     assert (turn.status, turn.error) == ("failed", "agg/x: returned no text")

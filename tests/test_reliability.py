@@ -195,7 +195,7 @@ FAULTS = {
     "400-decommissioned-aggregator": Fault(
         {"agg/x": Behavior(status=400, error_code="model_decommissioned")},
         exit=1, stdout=b"",
-        stderr=("ref/a answers: q", "ref/b answers: q", "moa: error: model 'agg/x' is not available on Groq",
+        stderr=("best reference answer: ref/a", "ref/a answers: q", "moa: error: model 'agg/x' is not available on Groq",
                 "decommissioned"),
         status="failed", answer="",
         agents={"ref/a": OK_A, "ref/b": OK_B, "agg/x": FAILED},
@@ -226,7 +226,7 @@ FAULTS = {
     "aggregator-error-event-in-200-stream": Fault(
         {"agg/x": Behavior(text="alpha beta gamma delta", stream_error_after_tokens=2)},
         exit=1, stdout=b"alpha beta \n",
-        stderr=("ref/b answers: q", "moa: error: agg/x: Groq stopped the answer: Internal Server Error"),
+        stderr=("best reference answer: ref/a", "moa: error: agg/x: Groq stopped the answer: Internal Server Error"),
         status="failed", answer="alpha beta ",
         agents={"ref/a": OK_A, "ref/b": OK_B, "agg/x": ("failed", "alpha beta ")},
         requests={"ref/a": 1, "ref/b": 1, "agg/x": 1}, aggregated=("ref/a", "ref/b"),
@@ -264,7 +264,7 @@ FAULTS = {
     "aggregator-fails-after-references": Fault(
         {"agg/x": Behavior(status=500, headers=FAST_RETRY)},
         exit=1, stdout=b"",
-        stderr=("--- ref/a (done) ---\nref/a answers: q\n", "--- ref/b (done) ---\nref/b answers: q\n",
+        stderr=("best reference answer: ref/a (the longest complete of 2)", "\nref/a answers: q\n",
                 "moa: error: agg/x: Groq server error 500 (Internal Server Error)"),
         status="failed", answer="",
         agents={"ref/a": OK_A, "ref/b": OK_B, "agg/x": FAILED},

@@ -75,7 +75,7 @@ def test_a_question_larger_than_the_context_is_refused_before_any_request(
 def test_a_question_starting_with_a_dash(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     refused = run_moa(["ask", *REFS, "-x marks the spot?"], moa_env)
     assert refused.returncode == 2
-    assert "No such option: -x" in refused.stderr.decode()
+    assert "no such option: -x" in refused.stderr.decode()
     assert "Traceback" not in refused.stderr.decode()
     assert_nothing_asked_or_stored(groq_server, moa_env)
 

@@ -186,5 +186,5 @@ def test_reference_answers_kept_on_a_terminal_stderr_are_inert(
     finally:
         os.close(master)
     assert proc.returncode == 1 and proc.stdout == b""
-    assert b"--- ref/a (done) ---" in seen and b"safe" in seen
+    assert b"best reference answer: ref/" in seen and b"safe" in seen
     assert_inert(seen)

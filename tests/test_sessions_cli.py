@@ -60,12 +60,6 @@ def test_ask_session_by_name_creates_then_resumes_it(groq_server: GroqServer, mo
     assert {(s["name"], s["turns"]) for s in sessions} == {("work", 2), (None, 1)}
 
 
-def test_continue_without_any_session_is_a_clear_error(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
-    proc = run_moa(["ask", "-c", "hello"], moa_env)
-    assert proc.returncode == 2
-    assert "no session to continue" in proc.stderr.decode()
-
-
 def test_sessions_show_search_export_and_rm(groq_server: GroqServer, moa_env: dict[str, str], tmp_path: Path) -> None:
     ask(moa_env, "--session", "physics", "What is entanglement?")
     ask(moa_env, "What is a sonnet?")

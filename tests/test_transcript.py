@@ -75,7 +75,7 @@ def test_json_holds_the_session_every_turn_and_every_agent_in_a_stable_order() -
     first, second = document["turns"]
     assert list(first) == [
         "seq", "question", "answer", "status", "error", "aggregator", "settings", "started", "finished",
-        "elapsed", "prompt_tokens", "completion_tokens", "agents",
+        "elapsed", "prompt_tokens", "completion_tokens", "retried", "agents",
     ]
     assert (first["answer"], first["settings"], second["status"]) == (
         "Two particles share one state.", {"layers": 1, "models": ["m1", "m2"]}, "interrupted",

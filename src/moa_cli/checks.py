@@ -141,7 +141,11 @@ def spec(value: object) -> ModelSpec:
 def specs(value: object) -> tuple[ModelSpec, ...]:
     if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
         raise invalid("a non-empty array of model ids or tables", value)
-    return tuple(within((index,), spec, item) for index, item in enumerate(value))
+    models = tuple(within((index,), spec, item) for index, item in enumerate(value))
+    for index, model in enumerate(models):
+        if model in models[:index]:  # one answer twice is no mixture, and its progress reads as one
+            raise Problem((index,), f"repeats {model.model}; for several answers from one model use samples (--samples N)")
+    return models
 
 
 def known(table: Mapping[str, object], allowed: Sequence[str]) -> None:

@@ -25,7 +25,25 @@ from moa_cli.providers.registry import BUILTIN_PROVIDERS, ProviderConfig
 from moa_cli.redact import remember_url
 from moa_cli.settings import DEFAULT_AGGREGATOR, DEFAULT_REFERENCES, SETTINGS, Settings, check_values
 
-__all__ = ["DEFAULT_AGGREGATOR", "DEFAULT_REFERENCES", "Config", "Settings", "config_path", "load_config"]
+__all__ = ["DEFAULT_AGGREGATOR", "DEFAULT_REFERENCES", "Config", "Role", "Settings", "config_path", "load_config"]
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """A ``[roles.NAME]`` table: a saved way of asking (aichat's roles, llm's templates).
+
+    ``settings`` holds its checked overrides (``system``, ``references`` from ``models``,
+    ``aggregator``); ``prompt`` is a template whose ``{input}`` becomes the user's message.
+    """
+
+    name: str
+    settings: Mapping[str, Any]
+    prompt: str | None = None
+    preset: str | None = None
+
+    def apply(self, text: str) -> str:
+        """``text`` put into the role's template (plain ``{input}`` substitution: other braces are kept)."""
+        return self.prompt.replace("{input}", text) if self.prompt else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +57,31 @@ class Config:
     path: Path | None  # None when no file exists
     settings: Settings = Settings()
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    roles: Mapping[str, Role] = field(default_factory=lambda: MappingProxyType({}))
 
-    def resolve(self, preset: str | None = None, **flags: Any) -> Settings:
-        """The settings for one run: the file's, then ``preset``'s, then every flag not ``None``.
+    def role(self, name: str) -> Role:
+        """The role called ``name``; an unknown one is a :class:`UsageError` listing those there are."""
+        if name in self.roles:
+            return self.roles[name]
+        known = ", ".join(self.roles) if self.roles else "none defined; add a [roles.NAME] table to the config file"
+        raise UsageError(f"unknown role '{name}'; roles: {known}")
+
+    def resolve(self, preset: str | None = None, *, role: Role | None = None, **flags: Any) -> Settings:
+        """The settings for one run: the file's, then ``preset``'s (else the role's preset), then the
+        role's own, then every flag not ``None``.
 
         Flags are keyed by :class:`Settings` field; ``references`` may be model id strings and
         ``aggregator`` a model id. A bad flag value raises :class:`UsageError`.
         """
         given = check_values({key: value for key, value in flags.items() if value is not None}, flag=True)
         settings = self.settings
+        preset = preset if preset is not None or role is None else role.preset
         if preset is not None:
             if preset not in self.presets:
                 raise UsageError(self._unknown_preset(preset))
             settings = replace(settings, **self.presets[preset])
+        if role is not None:
+            settings = replace(settings, **role.settings)
         return replace(settings, **given)
 
     def _unknown_preset(self, name: str) -> str:
@@ -99,12 +129,13 @@ def load_config(path: Path | None = None, env: Mapping[str, str] = os.environ) -
         raise ConfigError(f"invalid TOML: {message}", path=shown, line=line) from None
     try:
         settings, presets = _read(doc)
+        roles = within(("roles",), lambda table: _roles(table, presets), doc.get("roles", {}))
     except Problem as problem:
         from moa_cli.toml_lines import Locator
 
         line = Locator(text).run().get(problem.where)
         raise ConfigError(checks.describe(problem), path=shown, line=line) from None
-    return Config(path, settings, presets)
+    return Config(path, settings, presets, roles)
 
 
 # --- the document -----------------------------------------------------------------------------
@@ -174,6 +205,44 @@ def _providers(value: object) -> Mapping[str, ProviderConfig]:
     return MappingProxyType(merged)
 
 
+_ROLE_FIELDS: dict[str, checks.Check] = {
+    "system": checks.text,
+    "prompt": lambda v: _template(v),
+    "models": checks.specs,
+    "aggregator": checks.spec,
+    "preset": checks.text,
+}
+
+
+def _template(value: object) -> str:
+    text = checks.text(value)
+    if "{input}" not in text:
+        raise Problem((), "must contain {input}, where the message goes (a role's 'system' sets the system prompt)")
+    return text
+
+
+def _role(name: str, value: object, presets: Mapping[str, object]) -> Role:
+    """A ``[roles.NAME]`` table: ``system``, ``prompt`` (with ``{input}``), ``models``, ``aggregator``, ``preset``."""
+    if not isinstance(value, dict):
+        raise checks.invalid("a table of role settings", value)
+    checks.known(value, tuple(_ROLE_FIELDS))
+    given = {key: within((key,), _ROLE_FIELDS[key], item) for key, item in value.items()}
+    preset = given.pop("preset", None)
+    if preset is not None and preset not in presets:
+        raise Problem(("preset",), f"names no preset ('{preset}'); presets: {', '.join(presets) or 'none'}")
+    if "models" in given:
+        given["references"] = given.pop("models")
+    prompt = given.pop("prompt", None)
+    return Role(name, MappingProxyType(given), prompt, preset)
+
+
+def _roles(value: object, presets: Mapping[str, object]) -> Mapping[str, Role]:
+    if not isinstance(value, dict):
+        raise checks.invalid("a table of roles", value)
+    roles = {name: within((name,), lambda t, n=name: _role(n, t, presets), table) for name, table in value.items()}
+    return MappingProxyType(roles)
+
+
 def _overrides(table: Mapping[str, Any]) -> dict[str, Any]:
     """The checked settings of one table (the top level or a preset), keyed by field name."""
     checks.known(table, tuple(SETTINGS))
@@ -181,7 +250,7 @@ def _overrides(table: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read(doc: Mapping[str, Any]) -> tuple[Settings, Mapping[str, Mapping[str, Any]]]:
-    tables = ("presets", "providers", "models")
+    tables = ("presets", "providers", "models", "roles")
     checks.known(doc, (*SETTINGS, *tables))
     settings = replace(Settings(), **_overrides({k: v for k, v in doc.items() if k not in tables}))
     if "providers" in doc:

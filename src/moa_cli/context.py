@@ -22,14 +22,30 @@ def _answer_room(request: MoaRequest) -> int:
     return sum(limits[:-1]) * request.samples + limits[-1]
 
 
+def question_room(request: MoaRequest, context_window: int) -> int:
+    """Tokens left for the question and history once the answers, the margin and the system prompt have room.
+
+    Raises :class:`UsageError` when the answers alone cannot fit, naming their cost: the
+    references' max tokens times their number (and samples), plus the aggregator's.
+    """
+    answers = _answer_room(request)
+    if answers + MARGIN_TOKENS >= context_window:
+        calls = len(request.references) * request.samples
+        raise UsageError(
+            f"the answers alone need {answers:,} tokens ({calls} reference answers and the aggregator's, "
+            f"up to {request.max_tokens:,} tokens each), more than the models' context of "
+            f"{context_window:,} tokens; lower --max-tokens or use fewer references"
+        )
+    return context_window - answers - MARGIN_TOKENS - estimate_tokens(request.system or "")
+
+
 def fit_history(request: MoaRequest, context_window: int) -> tuple[tuple[Message, ...], int]:
     """The longest suffix of ``request.history`` (whole turns) that fits, and how many turns were dropped.
 
     Raises :class:`UsageError` when the question alone cannot fit: better a clear error before
     any request than a 413 from every model.
     """
-    system = request.system or ""
-    budget = context_window - _answer_room(request) - MARGIN_TOKENS - estimate_tokens(system)
+    budget = question_room(request, context_window)
     needed = estimate_tokens(request.question)
     if needed > budget:
         raise UsageError(

@@ -88,6 +88,27 @@ class KeyStore:
             aside = self.path.with_name(self.path.name + ".corrupt")
             os.replace(self.path, aside)
             keys, where = {provider: key}, f"{self.path} (the unreadable file is kept as {aside})"
+        self._save(keys)
+        return where
+
+    def remove(self, provider: str) -> list[str]:
+        """Forget ``provider``'s stored key; returns where it was removed from (empty: it had none)."""
+        removed = []
+        ring = _keyring()
+        if ring is not None:
+            try:
+                if ring.get_password(SERVICE, provider):
+                    ring.delete_password(SERVICE, provider)
+                    removed.append("the system keyring")
+            except Exception as exc:  # a locked keyring: the file may still hold one
+                LOGGER.debug("keyring unavailable: %s", exc)
+        keys = self._file()
+        if keys.pop(provider, None) is not None:
+            removed.append(self._save(keys))
+        return removed
+
+    def _save(self, keys: dict[str, str]) -> str:
+        """Write ``keys`` as the key file; returns its path."""
         private_dir(self.path.parent)
         # Written whole to a new 0600 file, then moved over the old one: never half-written,
         # never readable by others, even for a moment.
@@ -100,7 +121,7 @@ class KeyStore:
         except OSError as exc:
             temporary.unlink(missing_ok=True)
             raise MoaError(f"cannot store the key in {self.path}: {exc.strerror or exc}") from None
-        return where
+        return str(self.path)
 
 
 def find_key(config: ProviderConfig, store: KeyStore, env: Mapping[str, str] = os.environ) -> tuple[str | None, str]:

@@ -136,8 +136,14 @@ def m006_cached_and_cost(db: sqlite3.Connection) -> None:
         db.execute(sql)
 
 
+def m007_session_title(db: sqlite3.Connection) -> None:
+    """A session's title when its first question's first line is not it (piped input before the question)."""
+    db.execute("ALTER TABLE sessions ADD COLUMN title TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
-    m001_initial, m002_search, m003_retried, m004_process_marker, m005_agent_finish, m006_cached_and_cost
+    m001_initial, m002_search, m003_retried, m004_process_marker, m005_agent_finish, m006_cached_and_cost,
+    m007_session_title,
 )
 
 

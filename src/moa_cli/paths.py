@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Mapping
@@ -30,6 +31,8 @@ def private_dir(path: Path) -> Path:
     missing = []
     for directory in (path, *path.parents):
         if directory.exists():
+            if directory == path and not directory.is_dir():  # $MOA_HOME naming a file
+                raise NotADirectoryError(errno.ENOTDIR, f"{directory} is not a directory")
             break
         missing.append(directory)
     for directory in reversed(missing):

@@ -65,6 +65,8 @@ class TurnRecord:
     agents: tuple[AgentRow, ...] = ()
     cached_tokens: int | None = None
     cost: float | None = None
+    retried: bool = False
+    """Asked again with ``/retry``: kept, but no longer part of the conversation."""
 
 
 @dataclass(frozen=True)

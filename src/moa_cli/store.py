@@ -49,13 +49,13 @@ FINAL_STATUSES = ("complete", "failed", "interrupted")
 _SESSION_SELECT = """
     SELECT s.id, s.name, s.created, s.updated,
         (SELECT count(*) FROM turns t WHERE t.session_id = s.id),
-        (SELECT substr(t.question, 1, 400) FROM turns t WHERE t.session_id = s.id ORDER BY t.seq LIMIT 1),
+        coalesce(s.title, (SELECT substr(t.question, 1, 400) FROM turns t WHERE t.session_id = s.id ORDER BY t.seq LIMIT 1)),
         (SELECT sum(t.cost) FROM turns t WHERE t.session_id = s.id)
     FROM sessions s
 """
 _TURN_SELECT = """
     SELECT id, session_id, seq, question, answer, status, error, aggregator, settings,
-        started, finished, elapsed, prompt_tokens, completion_tokens, cached_tokens, cost
+        started, finished, elapsed, prompt_tokens, completion_tokens, cached_tokens, cost, retried != 0
     FROM turns
 """
 _INSERT_AGENT = """INSERT INTO agent_outputs (turn_id, layer, role, idx, model, status, error, prompt_tokens,
@@ -113,8 +113,11 @@ class Store:
 
     # --- sessions -----------------------------------------------------------------------------
 
-    def create_session(self, name: str | None = None) -> SessionInfo:
-        """A new empty session with a random 8-hex-digit id; a name already taken raises StoreError."""
+    def create_session(self, name: str | None = None, *, title: str | None = None) -> SessionInfo:
+        """A new empty session with a random 8-hex-digit id; a name already taken raises StoreError.
+
+        ``title`` stands for the first question when listed (a name still comes first).
+        """
         name = _check_name(name) if name is not None else None
         now = _now()
         with self._write() as db:
@@ -124,10 +127,10 @@ class Store:
             while db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
                 session_id = _new_id()
             db.execute(
-                "INSERT INTO sessions (id, name, created, updated) VALUES (?, ?, ?, ?)",
-                (session_id, name, now, now),
+                "INSERT INTO sessions (id, name, created, updated, title) VALUES (?, ?, ?, ?, ?)",
+                (session_id, name, now, now, title),
             )
-        return SessionInfo(session_id, name, now, now, 0, name or EMPTY_TITLE)
+        return SessionInfo(session_id, name, now, now, 0, _title(name, title))
 
     def find_session(self, id_or_name: str) -> SessionInfo | None:
         """The session with this name, else this id, else the one id starting with it (4+ characters).
@@ -266,7 +269,10 @@ class Store:
                 ):
                     agents.setdefault(turn_id, []).append(AgentRow(*values))
         return [
-            TurnRecord(*row[:8], json.loads(row[8]), *row[9:14], tuple(agents.get(row[0], ())), *row[14:])
+            TurnRecord(
+                *row[:8], json.loads(row[8]), *row[9:14], agents=tuple(agents.get(row[0], ())),
+                cached_tokens=row[14], cost=row[15], retried=bool(row[16]),
+            )
             for row in rows
         ]
 
@@ -295,8 +301,8 @@ class Store:
         with self._guard("read"):
             rows = self._db.execute(
                 """SELECT t.session_id, t.id, t.seq, s.name,
-                    (SELECT substr(f.question, 1, 400) FROM turns f WHERE f.session_id = t.session_id
-                        ORDER BY f.seq LIMIT 1),
+                    coalesce(s.title, (SELECT substr(f.question, 1, 400) FROM turns f
+                        WHERE f.session_id = t.session_id ORDER BY f.seq LIMIT 1)),
                     snippet(turns_fts, -1, ?, ?, '…', 12)
                 FROM turns_fts JOIN turns t ON t.id = turns_fts.rowid JOIN sessions s ON s.id = t.session_id
                 WHERE turns_fts MATCH ? ORDER BY rank LIMIT ?""",

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from moa_cli.store import AgentRow, SessionInfo, TurnRecord
+from moa_cli.ui.format import plural
 
 JSON_VERSION = 1
 """The ``version`` of the :func:`to_json` structure; raised when a field changes meaning or goes away."""
@@ -18,7 +19,7 @@ def to_markdown(session: SessionInfo, turns: list[TurnRecord], *, refs: bool = F
     reference model's answer follows the question under a ``### model`` heading.
     """
     when = session.created[:16].replace("T", " ")
-    lines = [f"# {session.title}", "", f"Session `{session.id}`, started {when} UTC, {len(turns)} turns."]
+    lines = [f"# {session.title}", "", f"Session `{session.id}`, started {when} UTC, {plural(len(turns), 'turn')}."]
     for turn in turns:
         lines += ["", "## You", "", turn.question.strip()]
         if refs:
@@ -28,6 +29,8 @@ def to_markdown(session: SessionInfo, turns: list[TurnRecord], *, refs: bool = F
             lines += ["", turn.answer.strip()]
         if turn.status != "complete":
             lines += ["", _marker(turn.status, turn.error)]
+        if turn.retried:
+            lines += ["", "*(asked again with /retry)*"]
     return "\n".join(lines)
 
 
@@ -38,7 +41,7 @@ def to_json(session: SessionInfo, turns: list[TurnRecord]) -> str:
          "session": {"id", "name", "title", "created", "updated"},
          "turns": [{"seq", "question", "answer", "status", "error", "aggregator", "settings",
                     "started", "finished", "elapsed", "prompt_tokens", "completion_tokens",
-                    "agents": [{"layer", "role", "index", "model", "status", "error", "text",
+                    "retried", "agents": [{"layer", "role", "index", "model", "status", "error", "text",
                                 "reasoning", "prompt_tokens", "completion_tokens", "latency",
                                 "first_token_latency"}]}]}
 
@@ -91,6 +94,7 @@ def _turn(turn: TurnRecord) -> dict[str, Any]:
         "elapsed": turn.elapsed,
         "prompt_tokens": turn.prompt_tokens,
         "completion_tokens": turn.completion_tokens,
+        "retried": turn.retried,
         "agents": [_agent(agent) for agent in turn.agents],
     }
 

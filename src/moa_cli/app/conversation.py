@@ -106,10 +106,15 @@ class Conversation:
 
     # --- turns ----------------------------------------------------------------------------------
 
-    def prepare(self, question: str) -> Turn:
-        """The turn for ``question``: its question is stored before any request leaves."""
+    def prepare(self, question: str, *, title: str | None = None) -> Turn:
+        """The turn for ``question``: its question is stored before any request leaves.
+
+        ``title`` names a session this turn starts, when the question's first line would not
+        (``git diff | moa ask "Write a commit message"``).
+        """
+        self._check_session()
         run, dropped = prepare_run(self.settings, self.provider, question, self.history(), self.budget)
-        recorder = self._recorder(question)
+        recorder = self._recorder(question, title)
         self.last_turn = (recorder.turn_id or None, question)
         return Turn(run, dropped, recorder)
 
@@ -117,12 +122,24 @@ class Conversation:
         """Run one turn to the consumers ``builders`` make."""
         return await self.prepare(question).drive(builders)
 
-    def _recorder(self, question: str) -> TurnRecorder | NoRecorder:
+    def _check_session(self) -> None:
+        """A session deleted meanwhile (``moa sessions rm`` in another terminal): say so, start a new one."""
+        if self.store is None or self.session is None:
+            return
+        try:
+            gone = self.store.find_session(self.session.id) is None
+        except StoreError:
+            return
+        if gone:
+            self.warn(f"session {self.session.id} was deleted meanwhile; this turn starts a new session")
+            self.new()
+
+    def _recorder(self, question: str, title: str | None = None) -> TurnRecorder | NoRecorder:
         if self.store is None:
             return NoRecorder()
         if self.session is None:
             try:
-                self.session = self.store.create_session()
+                self.session = self.store.create_session(title=title)
             except StoreError as exc:
                 self.warn(f"this turn was not saved: {exc}")
                 return NoRecorder()
@@ -142,8 +159,5 @@ def pick_session(store: Store, *, continue_last: bool, name: str | None) -> Sess
                 return found
             raise
     if continue_last:
-        session = store.last_session()
-        if session is None:
-            raise UsageError("there is no session to continue yet; ask something first")
-        return session
+        return store.last_session()  # none yet: the first question starts one, as ``llm -c`` does
     return None

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from moa_cli.budget import Budget
-from moa_cli.context import fit_history, fit_history_to_rate_limit
+from moa_cli.context import fit_history, fit_history_to_rate_limit, question_room
 from moa_cli.engine import MoaRun
 from moa_cli.providers.base import ChatStreamer
 from moa_cli.request import Message, MoaRequest
@@ -59,3 +59,9 @@ def prepare_run(
     budget = budget or budget_for(settings)
     request, dropped = build_request(settings, question, history, budget)
     return MoaRun(request, provider, budget=budget), dropped
+
+
+def room_for_question(settings: Settings) -> int:
+    """Tokens the question (and any history) may take under ``settings``; raises if the answers alone overflow."""
+    given = {name: getattr(settings, name) for name in _FROM_SETTINGS}
+    return question_room(MoaRequest(question="", **given), settings.context_window)

@@ -9,10 +9,13 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
+from moa_cli.chat.answers import copy_command, history_command, refs_command
+from moa_cli.chat.inputs import edit_command, file_command, role_command
 from moa_cli.chat.session import ChatSession
 from moa_cli.settings import DEFAULT_REFERENCES, SETTINGS, parse_slash, slash_name
 from moa_cli.errors import MoaError, UsageError
 from moa_cli.transcript import to_markdown
+from moa_cli.ui.format import plural
 from moa_cli.ui.sanitize import strip_controls
 
 
@@ -47,7 +50,8 @@ def _help(chat: ChatSession, arg: str) -> None:
     for command in COMMANDS.values():
         table.add_row(Text(command.usage, style="bold"), Text(command.help))
     chat.console.print(table)
-    _say(chat, "Enter sends; Esc then Enter, or Ctrl-J, adds a new line. Ctrl-C stops an answer; Ctrl-D quits.", "dim")
+    _say(chat, "Enter sends; Esc then Enter, or Ctrl-J, adds a new line; Ctrl-X Ctrl-E opens $EDITOR.", "dim")
+    _say(chat, "Only a line starting with / is a command: //text sends /text. Ctrl-C stops an answer; Ctrl-D quits.", "dim")
 
 
 def _models(chat: ChatSession, arg: str) -> None:
@@ -117,34 +121,41 @@ def _resume(chat: ChatSession, arg: str) -> None:
     if session is None:
         raise UsageError(f"no session '{arg.strip()}'; /sessions lists them")
     chat.conversation.resume(session)
-    turns = len(chat.conversation.history()) // 2
-    _say(chat, f"resumed {session.id} · {strip_controls(session.title)} · {turns} turns", "green")
-
-
-def _history(chat: ChatSession, arg: str) -> None:
-    history = chat.conversation.history()
-    if not history:
-        _say(chat, "no turns yet", "dim")
-    for message in history:
-        who, style = ("you", "bold cyan") if message.role == "user" else ("moa", "bold green")
-        chat.console.print(Text(f"{who}: ", style=style) + Text(strip_controls(message.content)))
+    _say(chat, f"resumed {session.id} · {strip_controls(session.title)} · {plural(session.turns, 'turn')}", "green")
 
 
 def _retry(chat: ChatSession, arg: str) -> Ask:
     return Ask(chat.conversation.retry())
 
 
-def _export(chat: ChatSession, arg: str) -> None:
+def _export(chat: ChatSession, arg: str, *, overwrite: bool = False) -> None:
     store, current = chat.conversation.store, chat.conversation.session
     if store is None or current is None:
         raise UsageError("nothing to export yet")
     session = store.find_session(current.id) or current
     path = Path(arg.strip() or f"moa-{session.id}.md").expanduser()
     try:
-        path.write_text(to_markdown(session, store.turns(session.id, with_agents=True)), encoding="utf-8")
+        with path.open("w" if overwrite else "x", encoding="utf-8") as out:
+            out.write(to_markdown(session, store.turns(session.id, with_agents=True)))
+    except FileExistsError:
+        raise UsageError(f"{path} exists; /export! {arg.strip() or path} overwrites it") from None
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     _say(chat, f"exported to {path}", "green")
+
+
+def _export_over(chat: ChatSession, arg: str) -> None:
+    _export(chat, arg, overwrite=True)
+
+
+def _sending(handler: Callable[[ChatSession, str], str | None]) -> Handler:
+    """A handler whose text, if any, is sent as the next message."""
+
+    def run(chat: ChatSession, arg: str) -> Ask | None:
+        message = handler(chat, arg)
+        return Ask(message) if message else None
+
+    return run
 
 
 def _clear(chat: ChatSession, arg: str) -> None:
@@ -171,9 +182,15 @@ COMMANDS: dict[str, Command] = {
         Command("new", "/new", "start a new session", _new),
         Command("sessions", "/sessions", "list recent sessions", _sessions),
         Command("resume", "/resume ID", "continue a stored session", _resume),
-        Command("history", "/history", "show this session's turns", _history),
+        Command("role", "/role [NAME|off]", "list roles, or ask through one", role_command),
+        Command("file", "/file PATH... [-- MESSAGE]", "put text files before the next message", _sending(file_command)),
+        Command("edit", "/edit [TEXT]", "write the message in $EDITOR (or Ctrl-X Ctrl-E)", _sending(edit_command)),
+        Command("history", "/history", "show this session's turns", history_command),
         Command("retry", "/retry", "ask the last question again", _retry),
-        Command("export", "/export [FILE]", "write this session as Markdown", _export),
+        Command("copy", "/copy", "copy the last answer to the clipboard", copy_command),
+        Command("refs", "/refs", "show the last turn's reference answers again", refs_command),
+        Command("export", "/export [FILE]", "write this session as Markdown (never over a file)", _export),
+        Command("export!", "/export! FILE", "the same, overwriting FILE", _export_over),
         Command("clear", "/clear", "clear the screen", _clear),
         Command("exit", "/exit", "leave (Ctrl-D works too)", _exit),
     )
@@ -207,4 +224,6 @@ def argument_choices(chat: ChatSession, name: str) -> Iterable[str]:
         return [s.id for s in chat.conversation.store.list_sessions(limit=20)]
     if name == "system":
         return ["off"]
+    if name == "role":
+        return [*chat.config.roles, "off"]
     return ()

@@ -19,6 +19,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from rich.text import Text
 
 from moa_cli.chat.commands import COMMANDS, EXIT, Ask, argument_choices, run_command
+from moa_cli.chat.inputs import as_message
 from moa_cli.chat.session import ChatSession
 from moa_cli.errors import MoaError
 from moa_cli.paths import private_dir, private_file
@@ -84,6 +85,7 @@ async def repl(chat: ChatSession, history_file: Path) -> None:
         key_bindings=key_bindings(),
         completer=SlashCompleter(chat),
         complete_while_typing=False,
+        enable_open_in_editor=True,  # Ctrl-X Ctrl-E: write the message in $EDITOR, sent when saved
     )
     while True:
         try:
@@ -96,12 +98,11 @@ async def repl(chat: ChatSession, history_file: Path) -> None:
         if history.error is not None:
             chat.console.print(Text(f"(input history not saved: {history.error.strerror})", style="yellow"))
             history.error = None
-        line = line.strip()
-        if not line:
+        if not line.strip():
             continue
-        question: str | None = line
-        if line.startswith("/"):
-            outcome = run_command(chat, line)
+        question = as_message(line)
+        if question is None:
+            outcome = run_command(chat, line.strip())
             if outcome is EXIT:
                 return
             question = outcome.question if isinstance(outcome, Ask) else None
@@ -120,7 +121,9 @@ async def answer(chat: ChatSession, question: str) -> None:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise  # SIGTERM: the whole chat is stopping
-        chat.console.print(Text("⏹ interrupted; the partial answer is kept", style="yellow"))
+        partial = chat.last_result is not None and chat.last_result.answer
+        said = "the partial answer is kept" if partial else "before any answer arrived; the question is kept"
+        chat.console.print(Text(f"⏹ interrupted; {said}", style="yellow"))
         return
     except MoaError as exc:
         chat.console.print(Text(f"error: {strip_controls(str(exc))}", style="red"))

@@ -19,13 +19,28 @@ def main() -> None:
     from moa_cli.cli.runtime import pause_collecting
 
     pause_collecting()
+    if os.environ.get("_MOA_COMPLETE"):  # the shell asks for completions (moa completion SHELL)
+        from moa_cli.cli.completion import prepare_completing
+
+        prepare_completing()
     from moa_cli.cli.app import app
     from moa_cli.cli.output import error
     from moa_cli.errors import MoaError
 
+    from moa_cli.cli.usage import click_exceptions, usage_line
+
+    click_error, abort = click_exceptions()
     try:
-        app()
-        code = 0
+        returned = app(prog_name="moa", standalone_mode=False)
+        code = returned if isinstance(returned, int) else 0
+    except click_error as exc:  # a bad option or value: one line, as every error is
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # plain 'moa': the help
+        else:
+            error(usage_line(exc))
+        code = exc.exit_code  # type: ignore[attr-defined]
+    except abort:
+        code = 1
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         if isinstance(exit_.code, str):

@@ -8,6 +8,7 @@ from moa_cli import __version__
 from moa_cli.cli.ask import ask
 from moa_cli.cli.batch import batch
 from moa_cli.cli.chat import chat
+from moa_cli.cli.completion import completion
 from moa_cli.cli.eval import eval_
 from moa_cli.cli.keys import app as keys_app
 from moa_cli.cli.models import models
@@ -31,6 +32,7 @@ app.add_typer(keys_app, name="keys")
 app.command()(serve)
 app.command()(batch)
 app.command(name="eval")(eval_)
+app.command()(completion)
 
 
 def _version(value: bool) -> None:

@@ -16,7 +16,8 @@ from moa_cli.app.turn import Interrupted, run_cancellable
 from moa_cli.cli.inputs import piped_stdin, read_question
 from moa_cli.cli.output import error, say, warn
 from moa_cli.cli.runtime import start_collecting
-from moa_cli.config import load_config
+from moa_cli.config import Role, load_config
+from moa_cli.context import estimate_tokens
 from moa_cli.errors import ExitCode, StoreError, UsageError
 from moa_cli.events import MoaResult
 from moa_cli.settings import Settings
@@ -29,6 +30,8 @@ class AskOptions:
     """``moa ask``'s command line, as parsed."""
 
     question: str | None = None
+    files: tuple[str, ...] = ()
+    role: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     preset: str | None = None
     continue_last: bool = False
@@ -42,6 +45,12 @@ class AskOptions:
     @property
     def picks_session(self) -> bool:
         return self.continue_last or self.session is not None
+
+    def check(self) -> None:
+        """Refuse options that contradict each other."""
+        if self.continue_last and self.session is not None:
+            raise UsageError("--continue and --session contradict each other: -c continues the last session, "
+                             "--session names one; give one of them")
 
 
 def renderer_factory(options: AskOptions, layers: int) -> Callable[[], Renderer]:
@@ -70,8 +79,11 @@ def run_ask(options: AskOptions) -> int:
     """Run ``moa ask``; returns the exit code. A :class:`MoaError` is the caller's to report."""
     if sys.stdout is None:
         raise UsageError("stdout is closed; nowhere to write the answer (did you mean > FILE?)")
-    question, warnings = read_question(options.question, None if options.no_stdin else piped_stdin())
-    settings = load_config().resolve(options.preset, **options.settings)
+    options.check()
+    config = load_config()
+    role = config.role(options.role) if options.role else None
+    settings = config.resolve(options.preset, role=role, **options.settings)
+    question, title, warnings = _question(options, role, settings)
     if options.dry_run:
         return _dry_run(options, settings, question)
     provider = make_provider(settings)
@@ -79,9 +91,9 @@ def run_ask(options: AskOptions) -> int:
     try:
         session = pick_session(store, continue_last=options.continue_last, name=options.session) if store else None
         conversation = Conversation(settings, provider, store, session, warn=_warner(options))
-        turn = conversation.prepare(question)
+        turn = conversation.prepare(question, title=title)
         if turn.dropped:
-            warnings.append(f"left out the {turn.dropped} oldest turns of this session to fit the context window")
+            warnings.append(f"left out {_oldest(turn.dropped)} of this session to fit the context window")
         for warning in warnings:
             warn(warning)
         start_collecting()
@@ -101,11 +113,37 @@ def run_ask(options: AskOptions) -> int:
     return ExitCode.OK
 
 
+def _question(options: AskOptions, role: Role | None, settings: Settings) -> tuple[str, str | None, list[str]]:
+    """The question as sent (files, then stdin, then the argument, through the role's template),
+    the session's title when the argument is not the whole of it, and warnings about the input."""
+    from moa_cli.app.files import check_fits, read_files, with_files
+    from moa_cli.app.requests import room_for_question
+
+    files = read_files(options.files)
+    try:
+        question, warnings = read_question(options.question, None if options.no_stdin else piped_stdin())
+    except UsageError:
+        if files:
+            raise UsageError('-f needs a question too: moa ask -f FILE "what to do with it"') from None
+        raise
+    argument = (options.question or "").strip()
+    if role is not None:
+        question = role.apply(question)
+    if files:
+        check_fits(files, room_for_question(settings) - estimate_tokens(question))
+        question = with_files(files, question)
+    return question, (argument if argument and argument != question else None), warnings
+
+
 async def _ask(drive: Callable[..., Any], build: Callable[[], Renderer], provider: Any) -> MoaResult:
     try:
         return await drive([build])
     finally:
         await provider.aclose()
+
+
+def _oldest(count: int) -> str:
+    return "the oldest turn" if count == 1 else f"the {count} oldest turns"
 
 
 def _open_store(options: AskOptions) -> Store | None:

@@ -14,18 +14,22 @@ from moa_cli.cli.runtime import start_collecting
 from moa_cli.config import load_config
 from moa_cli.errors import ExitCode, UsageError
 from moa_cli.store import Store
+from moa_cli.ui.format import plural
 
 NEEDS_TERMINAL = 'moa chat needs a terminal; for pipes and scripts use: moa ask "question"'
 
 
 def run_chat(
-    settings_given: dict[str, Any], *, preset: str | None, continue_last: bool, session: str | None, show_reasoning: bool
+    settings_given: dict[str, Any], *, role: str | None = None, preset: str | None, continue_last: bool, session: str | None, show_reasoning: bool
 ) -> int:
     """Run the REPL until the user leaves; returns the exit code. A MoaError is the caller's to report."""
     if not (sys.stdin.isatty() and sys.stdout is not None and sys.stdout.isatty()):
         raise UsageError(NEEDS_TERMINAL)
     config = load_config()
-    settings = config.resolve(preset, **settings_given)
+    if continue_last and session is not None:
+        raise UsageError("--continue and --session contradict each other: give one of them")
+    chosen_role = config.role(role) if role else None
+    settings = config.resolve(preset, role=chosen_role, **settings_given)
     provider = make_provider(settings)
     store = Store.open()
 
@@ -44,8 +48,9 @@ def run_chat(
 
         conversation = Conversation(settings, provider, store, chosen, warn=warn)
         chat = ChatSession(conversation, config=config, console=console, show_reasoning=show_reasoning)
+        chat.role = chosen_role
         refs = ", ".join(spec.model for spec in settings.references)
-        where = f"session {chosen.id} ({len(conversation.history()) // 2} turns)" if chosen else "new session"
+        where = f"session {chosen.id} ({plural(chosen.turns, 'turn')})" if chosen else "new session"
         console.print(Text(f"moa chat · {where} · {refs} → {settings.aggregator.model}", style="bold"))
         console.print(Text("/help for commands · Ctrl-C stops an answer · Ctrl-D quits", style="dim"))
 

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-app = typer.Typer(help="API keys for providers: set, list.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(help="API keys for providers: set, list, rm.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("set")
@@ -40,3 +40,15 @@ def list_keys() -> None:
     store = key_store()
     lines = [f"{name:<12} {find_key(config, store)[1]}\n" for name, config in settings.providers.items()]
     sys.stdout.write("".join(lines))  # all or nothing: an unreadable key file is one error line
+
+
+@app.command("rm")
+def remove_key(provider: str = typer.Argument(..., help="The provider whose stored key to forget.")) -> None:
+    """Forget PROVIDER's stored key (an environment variable is yours to unset)."""
+    from moa_cli.app.providers import key_store
+    from moa_cli.errors import UsageError
+
+    removed = key_store().remove(provider)
+    if not removed:
+        raise UsageError(f"no stored key for '{provider}'; 'moa keys list' shows where each key comes from")
+    sys.stderr.write(f"moa: removed the {provider} key from {' and '.join(removed)}\n")

@@ -12,10 +12,50 @@ from moa_cli.settings import flagged
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-PRESET = typer.Option(None, "--preset", metavar="NAME", help="A preset from the config file.")
+def _config_names(table: str) -> Callable[[str], list[str]]:
+    """Shell completion of a config table's names (presets, roles); nothing when the file is broken."""
+
+    def complete(incomplete: str) -> list[str]:
+        from moa_cli.config import load_config
+        from moa_cli.errors import MoaError
+
+        try:
+            names = getattr(load_config(), table)
+        except MoaError:
+            return []
+        return [name for name in names if name.startswith(incomplete)]
+
+    return complete
+
+
+def complete_session(incomplete: str) -> list[str]:
+    """Shell completion of session ids and names, most recent first."""
+    from moa_cli.errors import MoaError
+    from moa_cli.store import Store
+
+    try:
+        with Store.open() as store:
+            sessions = store.list_sessions(limit=50)
+    except MoaError:
+        return []
+    keys = [key for s in sessions for key in (s.name, s.id) if key]
+    return [key for key in keys if key.startswith(incomplete)]
+
+
+PRESET = typer.Option(
+    None, "--preset", metavar="NAME", help="A preset from the config file.", autocompletion=_config_names("presets")
+)
 SHOW_REASONING = typer.Option(False, "--show-reasoning", help="Show the models' reasoning.")
 CONTINUE = typer.Option(False, "-c", "--continue", help="Continue the most recent session.")
-SESSION = typer.Option(None, "--session", metavar="ID_OR_NAME", help="Resume this session, or start one with this name.")
+SESSION = typer.Option(
+    None, "--session", metavar="ID_OR_NAME", help="Resume this session, or start one with this name.",
+    autocompletion=complete_session,
+)
+ROLE = typer.Option(
+    None, "-r", "--role", metavar="NAME", help="A role from the config file: its system prompt, template, models.",
+    autocompletion=_config_names("roles"),
+)
+VERBOSE = typer.Option(False, "-v", "--verbose", help="Log each HTTP request and response to stderr (keys redacted).")
 
 
 def _setting_parameters() -> list[inspect.Parameter]:
@@ -50,3 +90,11 @@ def given_settings(values: Mapping[str, Any]) -> dict[str, Any]:
         value = values.get(name)
         given[name] = (tuple(value) or None) if info.many and value is not None else value
     return given
+
+
+def use_verbose(verbose: bool) -> None:
+    """``-v`` given after the command (``moa ask -v``) does what ``moa -v ask`` does."""
+    if verbose:
+        from moa_cli.log import enable_verbose
+
+        enable_verbose()

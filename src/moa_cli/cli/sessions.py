@@ -7,24 +7,25 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from moa_cli.cli.options import complete_session
 from moa_cli.errors import MoaError, UsageError
 
 if TYPE_CHECKING:
     from moa_cli.store import SessionInfo, Store
 
 app = typer.Typer(
-    help="Stored conversations: list (the default), show, search, export, rm, path.",
+    help="Stored conversations: list (the default), show, search, export, rename, rm, path.",
     invoke_without_command=True,
     no_args_is_help=False,
     rich_markup_mode=None,
 )
 
 JSON = typer.Option(False, "--json", help="Print JSON.")
-LIMIT = typer.Option(20, "-n", "--limit", min=1, help="How many to list.")
+LIMIT = typer.Option(20, "-n", "--limit", min=1, metavar="N", help="How many to list.")
 
 
 @contextmanager
@@ -39,7 +40,10 @@ def _store() -> Iterator[Store]:
 def _session_or_exit(store: Store, id_or_name: str) -> SessionInfo:
     session = store.find_session(id_or_name)
     if session is None:
-        raise MoaError(f"no session '{id_or_name}'; 'moa sessions' lists them")
+        from moa_cli.store import PREFIX_MIN
+
+        short = f" (an id prefix needs {PREFIX_MIN} characters or more)" if len(id_or_name) < PREFIX_MIN else ""
+        raise MoaError(f"no session '{id_or_name}'{short}; 'moa sessions' lists them")
     return session
 
 
@@ -65,7 +69,7 @@ def _rows(sessions: list[SessionInfo], as_json: bool) -> None:
     for s in sessions:
         when = s.updated[:16].replace("T", " ")
         cost = money(s.cost) if s.cost is not None else "-"
-        _print(f"{s.id}  {s.turns:>4} turns  {when}  {cost:>8}  {s.title}")
+        _print(f"{s.id}  {s.turns:>4} {'turn ' if s.turns == 1 else 'turns'}  {when}  {cost:>8}  {s.title}")
 
 
 @app.callback()
@@ -85,15 +89,40 @@ def list_(limit: int = LIMIT, as_json: bool = JSON) -> None:
 
 @app.command()
 def show(
-    session: str = typer.Argument(..., metavar="ID_OR_NAME"),
+    session: Optional[str] = typer.Argument(
+        None, metavar="[ID_OR_NAME]", help="Default: the last session.", autocompletion=complete_session
+    ),
     refs: bool = typer.Option(False, "--refs", help="Include each reference model's answer."),
 ) -> None:
-    """Print a session's transcript."""
+    """Print a session's transcript (the last session's without an id): Markdown, drawn on a terminal."""
     from moa_cli.transcript import to_markdown
 
     with _store() as store:
+        info = _session_or_exit(store, session) if session else store.last_session()
+        if info is None:
+            raise MoaError("no sessions yet; ask something first")
+        text = to_markdown(info, store.turns(info.id, with_agents=refs), refs=refs)
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        from moa_cli.ui.markdown_stream import AnswerMarkdown
+        from moa_cli.ui.sanitize import strip_controls
+
+        Console().print(AnswerMarkdown(strip_controls(text)))
+    else:
+        _print(text)
+
+
+@app.command()
+def rename(
+    session: str = typer.Argument(..., metavar="ID_OR_NAME", autocompletion=complete_session),
+    name: str = typer.Argument(..., metavar="NAME", help="The new name: --session NAME resumes it."),
+) -> None:
+    """Name a session (its title in lists; 'moa ask --session NAME' continues it)."""
+    with _store() as store:
         info = _session_or_exit(store, session)
-        _print(to_markdown(info, store.turns(info.id, with_agents=refs), refs=refs))
+        store.rename_session(info.id, name)
+        sys.stderr.write(f"moa: session {info.id} is now named {name!r}\n")
 
 
 @app.command()
@@ -112,7 +141,7 @@ def search(text: str, limit: int = LIMIT, as_json: bool = JSON) -> None:
 
 @app.command()
 def export(
-    session: str = typer.Argument(..., metavar="ID_OR_NAME"),
+    session: str = typer.Argument(..., metavar="ID_OR_NAME", autocompletion=complete_session),
     format: str = typer.Option("md", "--format", "-f", help="md or json"),
 ) -> None:
     """Print a session as Markdown or JSON (redirect to a file to save it)."""

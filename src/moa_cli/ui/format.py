@@ -50,3 +50,30 @@ def run_stats(result: MoaResult) -> str:
     if (cost := cost_line(result)) is not None:
         parts.append(cost)
     return " · ".join(parts)
+
+
+def plural(count: int, word: str) -> str:
+    """``1 turn``, ``2 turns``: a count with its noun, in the right number."""
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
+FALLBACK_RULE = "the longest complete reference answer"
+"""How :func:`best_reference` chooses: no judge is left when the aggregator failed, and the
+longest complete answer is the one most likely to cover the question (a short one is more
+often a refusal or a stub)."""
+
+
+def best_reference(result: MoaResult) -> AgentResult | None:
+    """The answer to show when a run failed after its references answered: the longest complete one
+    of the last layer (the most refined); None when the aggregator did not fail or none completed."""
+    if result.status != "failed" or not result.references:
+        return None
+    last_layer = max(ref.agent.layer for ref in result.references)
+    done = [ref for ref in result.references if ref.ok and ref.text.strip() and ref.agent.layer == last_layer]
+    return max(done, key=lambda ref: len(ref.text), default=None)
+
+
+def fallback_note(best: AgentResult, result: MoaResult) -> str:
+    """``the aggregator failed; best reference answer: MODEL (the longest complete of 3)``."""
+    answered = sum(1 for ref in result.references if ref.ok)
+    return f"the aggregator failed; best reference answer: {best.agent.label} (the longest complete of {answered})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from moa_cli.events import AgentResult, Event, MoaResult, Usage
+from moa_cli.ui.format import FALLBACK_RULE, best_reference
 from moa_cli.ui.progress import StderrProgress
 from moa_cli.ui.sanitize import json_text
 
@@ -59,10 +60,20 @@ def result_dict(result: MoaResult) -> dict[str, Any]:
         "error": result.error,
         "references": [agent_dict(r, result.started_at) for r in result.references],
         "aggregator": None if result.aggregator is None else agent_dict(result.aggregator, result.started_at),
+        "fallback": _fallback(result),
         "usage": usage_dict(result.usage),
         "cost_usd": result.cost,
         "elapsed": None if result.elapsed is None else round(result.elapsed, 4),
     }
+
+
+def _fallback(result: MoaResult) -> dict[str, Any] | None:
+    """When the aggregator failed: which reference answer stands in for it, and how it was chosen."""
+    best = best_reference(result)
+    if best is None:
+        return None
+    return {"reference": result.references.index(best), "model": best.agent.model, "answer": best.text,
+            "chosen_by": FALLBACK_RULE}
 
 
 class JsonRenderer:

@@ -29,7 +29,7 @@ from moa_cli.events import (
     ReasoningDelta,
     TextDelta,
 )
-from moa_cli.ui.format import agent_stats, run_stats
+from moa_cli.ui.format import agent_stats, best_reference, fallback_note, run_stats
 from moa_cli.ui.markdown_stream import MarkdownStream
 from moa_cli.ui.sanitize import strip_controls
 
@@ -278,7 +278,8 @@ class LiveRenderer:
             mark, style = ("✓", "green") if result.ok else ("✗", "red")
             line = Text(f"{mark} ", style=style)
             line.append(f"{heading}{result.agent.label}", style="bold")
-            detail = agent_stats(result) if result.ok else strip_controls(result.error or result.status)
+            error = (result.error or result.status).removeprefix(f"{result.agent.model}: ")
+            detail = agent_stats(result) if result.ok else strip_controls(error)
             line.append(f"  {detail}", style="dim" if result.ok else "red")
             if result.warning:
                 line.append(f"\n  ⚠ {strip_controls(result.warning)}", style="yellow")
@@ -303,14 +304,16 @@ class LiveRenderer:
             self.console.print(Text(run_stats(result), style="dim"))
 
     def _print_kept_answers(self, result: MoaResult) -> None:
-        """When there is no aggregated answer, show every reference answer that arrived."""
-        for ref in result.references:
-            if ref.text:
-                self.console.print(
-                    Panel(
-                        Markdown(strip_controls(ref.text)),
-                        title=Text(f"{ref.agent.label} ({ref.status})", style="bold"),
-                        title_align="left",
-                    )
-                )
-
+        """When there is no aggregated answer, show the best reference answer, labelled as such."""
+        best = best_reference(result)
+        if best is None:
+            return
+        self.console.print(
+            Panel(
+                Markdown(strip_controls(best.text)),
+                title=Text(fallback_note(best, result), style="bold yellow"),
+                title_align="left",
+                subtitle=Text("all answers: /refs in chat, moa sessions show --refs", style="dim"),
+                subtitle_align="left",
+            )
+        )

@@ -8,13 +8,41 @@ long answers out of the live region, which cannot scroll.
 from __future__ import annotations
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.markdown import Markdown
+from rich.markdown import Markdown, TableElement
 from rich.segment import Segment
+from rich.table import Table
 from rich.text import Text
 
 from moa_cli.ui.sanitize import strip_controls
 
 _FENCES = ("```", "~~~")
+
+
+class _WrappingTable(TableElement):
+    """A table whose long words wrap in their cell instead of being cut with "…", drawn without the
+    blank top and bottom edges that doubled the space around it."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for table in super().__rich_console__(console, options):
+            if isinstance(table, Table):
+                table.show_edge = False
+                for column in table.columns:
+                    column.overflow = "fold"
+            yield table
+
+
+class AnswerMarkdown(Markdown):
+    """Rich's Markdown, with tables that keep every character of a long word."""
+
+    elements = {**Markdown.elements, "table_open": _WrappingTable}
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """Rendered as Rich does, less the blank line it puts before a block that starts with a table."""
+        rendered = iter(super().__rich_console__(console, options))
+        first = next(rendered, None)
+        if first is not None and first != Segment.line():
+            yield first
+        yield from rendered
 
 
 def split_finished(text: str) -> int:
@@ -67,7 +95,7 @@ class MarkdownStream:
 
     def _printable(self, block: str) -> RenderableType:
         """``block`` as Markdown, spaced from the block printed before it as one document would be."""
-        markdown = Markdown(strip_controls(block), code_theme=self.code_theme)
+        markdown = AnswerMarkdown(strip_controls(block), code_theme=self.code_theme)
         first, self.committed = not self.committed, self.committed + len(block)
         return markdown if first else Group(Text(), markdown)
 
@@ -75,7 +103,7 @@ class MarkdownStream:
         """The unfinished tail; only its last screenful, so a long code block shows its newest lines."""
         if not self._pending.strip():
             return
-        markdown = Markdown(strip_controls(self._pending), code_theme=self.code_theme)
+        markdown = AnswerMarkdown(strip_controls(self._pending), code_theme=self.code_theme)
         lines = console.render_lines(markdown, options, pad=False)
         room = max(console.height - 4, 3)
         for line in lines[-room:]:

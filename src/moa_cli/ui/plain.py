@@ -6,6 +6,7 @@ from typing import TextIO
 
 from moa_cli.events import Event, MoaResult, ReasoningDelta, TextDelta
 from moa_cli.redact import scrub
+from moa_cli.ui.format import best_reference, fallback_note
 from moa_cli.ui.progress import StderrProgress
 from moa_cli.ui.sanitize import strip_controls
 
@@ -47,9 +48,11 @@ class PlainRenderer:
         if self._last and not self._last.endswith("\n"):
             self.out.write("\n")
             self.out.flush()
-        if result.status == "failed":  # interrupted on purpose: stored, not repeated here
-            for ref in result.references:
-                if ref.text:  # no answer to aggregate: the references' answers are what the user gets
-                    self.err.write(f"--- {ref.agent.label} ({ref.status}) ---\n{self._for_err(ref.text)}\n")
+        if (best := best_reference(result)) is not None:
+            # On stderr, not stdout: stdout carries the aggregated answer only, so a script that
+            # saves it (`moa ask q > answer.md`) never takes one model's unreviewed answer for the
+            # mixture's. Exit status 1 says it failed; a person still reads the answer on stderr.
+            self.err.write(f"moa: {fallback_note(best, result)}; all answers: moa sessions show --refs\n")
+            self.err.write(self._for_err(best.text.rstrip("\n")) + "\n")
             self.err.flush()
         self.progress.close(result)
