@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from moa_cli.errors import StoreError, UnsafePathError
 from moa_cli.integrity import check_daily
@@ -29,6 +29,16 @@ from moa_cli.paths import check_private, data_dir, private_dir, private_file
 from moa_cli.prompts import as_history
 from moa_cli.records import AgentRow, SearchHit, SessionInfo, TurnRecord
 from moa_cli.redact import scrub
+from moa_cli.store_rows import (
+    INSERT_AGENT,
+    SESSION_SELECT,
+    TURN_SELECT,
+    agent_values,
+    match_query,
+    scrub_optional,
+    session_of,
+    title_of,
+)
 from moa_cli.request import Message
 
 if TYPE_CHECKING:
@@ -39,28 +49,11 @@ BUSY_TIMEOUT = 5.0
 """Seconds a writer waits for another process's write transaction before giving up."""
 PREFIX_MIN = 4
 """The shortest session id prefix :meth:`Store.find_session` accepts."""
-TITLE_MAX = 60
-EMPTY_TITLE = "(empty)"
 SNIPPET_MARKS = ("[", "]")
 """What :meth:`Store.search` puts around the matched words in a snippet."""
 FINAL_STATUSES = ("complete", "failed", "interrupted")
 
 
-_SESSION_SELECT = """
-    SELECT s.id, s.name, s.created, s.updated,
-        (SELECT count(*) FROM turns t WHERE t.session_id = s.id),
-        coalesce(s.title, (SELECT substr(t.question, 1, 400) FROM turns t WHERE t.session_id = s.id ORDER BY t.seq LIMIT 1)),
-        (SELECT sum(t.cost) FROM turns t WHERE t.session_id = s.id)
-    FROM sessions s
-"""
-_TURN_SELECT = """
-    SELECT id, session_id, seq, question, answer, status, error, aggregator, settings,
-        started, finished, elapsed, prompt_tokens, completion_tokens, cached_tokens, cost, retried != 0
-    FROM turns
-"""
-_INSERT_AGENT = """INSERT INTO agent_outputs (turn_id, layer, role, idx, model, status, error, prompt_tokens,
-    completion_tokens, latency, first_token_latency, text, reasoning, finish_reason, warning, cached_tokens, cost)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
 class Store:
@@ -130,7 +123,7 @@ class Store:
                 "INSERT INTO sessions (id, name, created, updated, title) VALUES (?, ?, ?, ?, ?)",
                 (session_id, name, now, now, title),
             )
-        return SessionInfo(session_id, name, now, now, 0, _title(name, title))
+        return SessionInfo(session_id, name, now, now, 0, title_of(name, title))
 
     def find_session(self, id_or_name: str) -> SessionInfo | None:
         """The session with this name, else this id, else the one id starting with it (4+ characters).
@@ -140,17 +133,17 @@ class Store:
         """
         with self._guard("read"):
             row = self._db.execute(
-                _SESSION_SELECT + " WHERE s.name = :key OR s.id = :key ORDER BY s.name = :key DESC LIMIT 1",
+                SESSION_SELECT + " WHERE s.name = :key OR s.id = :key ORDER BY s.name = :key DESC LIMIT 1",
                 {"key": id_or_name},
             ).fetchone()
             if row is not None:
-                return _session(row)
+                return session_of(row)
             if len(id_or_name) >= PREFIX_MIN:
                 rows = self._db.execute(
-                    _SESSION_SELECT + " WHERE substr(s.id, 1, length(:key)) = :key LIMIT 2", {"key": id_or_name}
+                    SESSION_SELECT + " WHERE substr(s.id, 1, length(:key)) = :key LIMIT 2", {"key": id_or_name}
                 ).fetchall()
                 if len(rows) == 1:
-                    return replace(_session(rows[0]), by_prefix=True)
+                    return replace(session_of(rows[0]), by_prefix=True)
         return None
 
     def last_session(self) -> SessionInfo | None:
@@ -162,9 +155,9 @@ class Store:
         """Sessions, most recently updated first."""
         with self._guard("read"):
             rows = self._db.execute(
-                _SESSION_SELECT + " ORDER BY s.updated DESC, s.rowid DESC LIMIT ?", (limit,)
+                SESSION_SELECT + " ORDER BY s.updated DESC, s.rowid DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [_session(row) for row in rows]
+        return [session_of(row) for row in rows]
 
     def rename_session(self, session_id: str, name: str) -> None:
         """Names the session; a name another session has raises StoreError."""
@@ -219,12 +212,12 @@ class Store:
 
         Replaces the row that agent may have had; :meth:`finish_turn` rewrites them all.
         """
-        values = _agent_values(turn_id, result)
+        values = agent_values(turn_id, result)
         with self._write() as db:
             db.execute(
                 "DELETE FROM agent_outputs WHERE turn_id = ? AND layer = ? AND role = ? AND idx = ?", values[:4]
             )
-            db.execute(_INSERT_AGENT, values)
+            db.execute(INSERT_AGENT, values)
 
     def finish_turn(self, turn_id: int, result: MoaResult) -> None:
         """Records the outcome and every agent's output in one transaction (a ``running`` result is interrupted)."""
@@ -234,14 +227,14 @@ class Store:
         completion_tokens = sum(u.completion_tokens for u in usages) if usages else None
         cached_tokens = sum(u.cached_tokens for u in usages) if usages else None
         aggregator = result.aggregator.agent.model if result.aggregator else None
-        rows = [_agent_values(turn_id, agent) for agent in result.agents]
+        rows = [agent_values(turn_id, agent) for agent in result.agents]
         now = _now()
         with self._write() as db:
             updated = db.execute(
                 """UPDATE turns SET answer = ?, status = ?, error = ?, aggregator = coalesce(?, aggregator),
                     finished = ?, elapsed = ?, prompt_tokens = ?, completion_tokens = ?, cached_tokens = ?,
                     cost = ? WHERE id = ?""",
-                (scrub(result.answer), status, _scrub(result.error), aggregator, now, result.elapsed,
+                (scrub(result.answer), status, scrub_optional(result.error), aggregator, now, result.elapsed,
                  prompt_tokens, completion_tokens, cached_tokens, result.cost, turn_id),
             )
             if updated.rowcount == 0:
@@ -251,12 +244,12 @@ class Store:
                 (now, turn_id),
             )
             db.execute("DELETE FROM agent_outputs WHERE turn_id = ?", (turn_id,))
-            db.executemany(_INSERT_AGENT, rows)
+            db.executemany(INSERT_AGENT, rows)
 
     def turns(self, session_id: str, *, with_agents: bool = False) -> list[TurnRecord]:
         """The session's turns in order, with each agent's output if asked."""
         with self._guard("read"), transaction(self._db, "DEFERRED"):
-            rows = self._db.execute(_TURN_SELECT + " WHERE session_id = ? ORDER BY seq", (session_id,)).fetchall()
+            rows = self._db.execute(TURN_SELECT + " WHERE session_id = ? ORDER BY seq", (session_id,)).fetchall()
             agents: dict[int, list[AgentRow]] = {}
             if with_agents:
                 for turn_id, *values in self._db.execute(
@@ -295,7 +288,7 @@ class Store:
 
         Words are matched literally (FTS syntax in them is quoted); a word ending in ``*`` is a prefix.
         """
-        query = _match_query(text)
+        query = match_query(text)
         if not query:
             return []
         with self._guard("read"):
@@ -309,7 +302,7 @@ class Store:
                 (*SNIPPET_MARKS, query, limit),
             ).fetchall()
         return [
-            SearchHit(session_id, turn_id, seq, _title(name, first), " ".join(snippet.split()))
+            SearchHit(session_id, turn_id, seq, title_of(name, first), " ".join(snippet.split()))
             for session_id, turn_id, seq, name, first, snippet in rows
         ]
 
@@ -358,48 +351,6 @@ def _recover_orphans(db: sqlite3.Connection) -> None:
                 "finished') WHERE id = ? AND status = 'running'",
                 orphans,
             )
-
-
-def _agent_values(turn_id: int, result: AgentResult) -> tuple[object, ...]:
-    agent = result.agent
-    usage = result.usage
-    first_token = None if result.first_token_at is None else result.first_token_at - result.started_at
-    return (
-        turn_id, agent.layer, agent.role, agent.index, agent.model,
-        "interrupted" if result.status == "running" else result.status, _scrub(result.error),
-        usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
-        result.elapsed, first_token, scrub(result.text), scrub(result.reasoning), result.finish_reason,
-        _scrub(result.warning), usage.cached_tokens if usage else None, result.cost,
-    )
-
-
-def _scrub(text: str | None) -> str | None:
-    """``text`` with no key moa knows: a server may echo one in an error."""
-    return None if text is None else scrub(text)
-
-
-def _session(row: tuple[Any, ...]) -> SessionInfo:
-    session_id, name, created, updated, turns, first, cost = row
-    return SessionInfo(session_id, name, created, updated, turns, _title(name, first), cost)
-
-
-def _title(name: str | None, first_question: str | None) -> str:
-    if name:
-        return name
-    line = next((line.strip() for line in (first_question or "").splitlines() if line.strip()), "")
-    if not line:
-        return EMPTY_TITLE
-    return line if len(line) <= TITLE_MAX else line[: TITLE_MAX - 1] + "…"
-
-
-def _match_query(text: str) -> str:
-    """``text`` as FTS5 phrases, one per word, so quotes, ``-``, ``:`` and ``*`` are plain characters."""
-    phrases = []
-    for word in text.split():
-        stem = word.rstrip("*")
-        if stem:
-            phrases.append('"' + stem.replace('"', '""') + '"' + ("*" if stem != word else ""))
-    return " ".join(phrases)
 
 
 def _new_id() -> str:
