@@ -87,13 +87,26 @@ def test_each_turn_records_every_reference_answer_usage_and_timing(
     result = run_moa(["batch", str(source), "-o", str(out), *MODELS], moa_env)
     assert result.returncode == 0, result.stderr
     (record,) = records(out)
-    assert record["id"] == "x1" and record["status"] == "ok" and record["cost"] is None
+    assert record["id"] == "x1" and record["status"] == "ok" and record["cost"] is None  # ref/a has no known price
     (turn,) = record["turns"]
     assert [r["answer"] for r in turn["references"]] == [
         "ref/a answers: Why is the sky blue?", "ref/b answers: Why is the sky blue?"
     ]
     assert turn["usage"]["total_tokens"] > 0 and turn["elapsed"] > 0 and turn["cost"] is None
     assert all(r["timing"]["elapsed"] is not None for r in turn["references"])
+
+
+def test_a_row_asked_of_priced_models_records_each_turns_cost_and_the_rows(
+    groq_server: GroqServer, moa_env: dict[str, str], tmp_path: Path
+) -> None:
+    source, out = tmp_path / "q.jsonl", tmp_path / "out.jsonl"
+    source.write_text('{"id": "p1", "turns": ["One?", "Two?"]}\n', encoding="utf-8")
+    priced = ["-m", "openai/gpt-oss-20b", "-a", "openai/gpt-oss-120b", "--max-tokens", "64"]
+    assert run_moa(["batch", str(source), "-o", str(out), *priced], moa_env).returncode == 0
+    (record,) = records(out)
+    costs = [turn["cost"] for turn in record["turns"]]
+    assert all(cost > 0 for cost in costs)
+    assert record["cost"] == round(sum(costs), 6)
 
 
 def test_a_failed_row_is_recorded_and_runs_again_on_resume(

@@ -7,22 +7,15 @@ from typing import Any
 
 from moa_cli.batch.rows import Row
 from moa_cli.events import MoaResult
-from moa_cli.ui.json_output import agent_dict, usage_dict
+from moa_cli.ui.json_output import result_dict
 
 
 def turn_dict(result: MoaResult) -> dict[str, Any]:
-    """One turn: what was asked, the answer, each agent's own output, usage, cost and time."""
-    return {
-        "question": result.question,
-        "status": result.status,
-        "answer": result.answer,
-        "error": result.error,
-        "references": [agent_dict(r, result.started_at) for r in result.references],
-        "aggregator": None if result.aggregator is None else agent_dict(result.aggregator, result.started_at),
-        "usage": usage_dict(result.usage),
-        "cost": None,  # filled in once model prices are known (the rate-limit and pricing issue)
-        "elapsed": None if result.elapsed is None else round(result.elapsed, 4),
-    }
+    """One turn as ``moa ask --json`` gives it (question, answer, each agent's output, usage, time),
+    with its cost in US$ as ``cost`` (None when a model's price is unknown)."""
+    turn = result_dict(result)
+    turn["cost"] = turn.pop("cost_usd")
+    return turn
 
 
 def row_record(row: Row, results: Sequence[MoaResult], error: str | None = None) -> dict[str, Any]:
@@ -43,7 +36,12 @@ def row_record(row: Row, results: Sequence[MoaResult], error: str | None = None)
             "completion_tokens": sum(u["completion_tokens"] for u in usage),
             "total_tokens": sum(u["total_tokens"] for u in usage),
         },
-        "cost": None,
+        "cost": _total([t["cost"] for t in turns]),
         "elapsed": round(sum(t["elapsed"] or 0.0 for t in turns), 4),
         "input_digest": row.digest,
     }
+
+
+def _total(costs: list[float | None]) -> float | None:
+    """The sum of ``costs``, or None when any is unknown: a partial sum would read as the whole."""
+    return None if not costs or any(c is None for c in costs) else round(sum(costs), 6)  # type: ignore[arg-type]
