@@ -13,9 +13,10 @@ def main() -> None:
     down an interpreter holding the SDKs' module graphs takes ~0.1 s and saves nothing a user
     can see. Files and the database are closed by the commands themselves before this.
     """
-    from moa_cli.ui.stderr import guard_stderr
+    from moa_cli.ui.stderr import guard_stderr, guard_stdout
 
-    guard_stderr()  # before anything opens a file: a closed fd 2 must not become the database
+    guard_stderr()  # before anything opens a file: a closed fd 1 or 2 must not become the database
+    guard_stdout()
     from moa_cli.cli.runtime import pause_collecting
 
     pause_collecting()

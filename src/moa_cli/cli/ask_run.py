@@ -77,8 +77,8 @@ def renderer_factory(options: AskOptions, layers: int) -> Callable[[], Renderer]
 
 def run_ask(options: AskOptions) -> int:
     """Run ``moa ask``; returns the exit code. A :class:`MoaError` is the caller's to report."""
-    if sys.stdout is None:
-        raise UsageError("stdout is closed; nowhere to write the answer (did you mean > FILE?)")
+    from moa_cli.ui import stderr
+
     options.check()
     config = load_config()
     role = config.role(options.role) if options.role else None
@@ -87,6 +87,8 @@ def run_ask(options: AskOptions) -> int:
     if options.dry_run:
         return _dry_run(options, settings, question)
     provider = make_provider(settings)
+    if stderr.stdout_was_closed:
+        warnings.append("stdout is closed: the answer goes to the session store only (moa sessions show)")
     store = _open_store(options)
     try:
         session = pick_session(store, continue_last=options.continue_last, name=options.session) if store else None

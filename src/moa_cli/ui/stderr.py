@@ -74,3 +74,24 @@ def guard_stderr() -> None:
             os.dup2(devnull, STDERR_FD)
             os.close(devnull)
     sys.stderr = SafeStderr(STDERR_FD, encoding)
+
+
+stdout_was_closed = False
+"""Set by :func:`guard_stdout`: moa was started with descriptor 1 closed (``moa ask q >&-``)."""
+
+
+def guard_stdout() -> None:
+    """Point a closed descriptor 1 at /dev/null, for the same reason as :func:`guard_stderr`.
+
+    The answer then has nowhere to go but the session store; ``moa ask`` says so and still runs.
+    """
+    global stdout_was_closed
+    try:
+        os.fstat(1)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if devnull != 1:
+            os.dup2(devnull, 1)
+            os.close(devnull)
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as the process
+        stdout_was_closed = True

@@ -1,0 +1,94 @@
+"""Issue 16, F2, F4 and F16: a terminal that goes away, a closed stdout, and a kill the moment
+requests leave each keep the question and every answer that arrived."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from groq_server import Behavior, GroqServer
+from test_reliability import REFS, WORDS, agents_of, only_turn, read_to_end, spawn_pty
+from test_reliability_signals import assert_stopped_cleanly, spawn_chat, start_ask
+
+
+def test_sighup_while_the_aggregator_streams_keeps_the_question_and_every_answer(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    groq_server.set("agg/x", Behavior(text=WORDS, tokens_per_second=50))
+    proc = start_ask(moa_env)
+    assert proc.stdout is not None
+    assert os.read(proc.stdout.fileno(), 3) == b"w0 "
+    proc.send_signal(signal.SIGHUP)  # the terminal or the tmux pane was closed
+    _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 129, stderr
+    assert_stopped_cleanly(moa_env, stderr)
+    turn = only_turn(moa_env)
+    assert turn.answer.startswith("w0 ") and len(turn.answer) < len(WORDS)
+    assert agents_of(turn) == {
+        "ref/a": ("done", "ref/a answers: q"),
+        "ref/b": ("done", "ref/b answers: q"),
+        "agg/x": ("interrupted", turn.answer),
+    }
+
+
+def test_sighup_in_chat_stores_the_turn_in_progress_as_interrupted(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    groq_server.set("agg/x", Behavior(text=WORDS, tokens_per_second=50))
+    child = spawn_chat(moa_env)
+    child.send("hello\r")
+    child.expect("w3 ")
+    child.kill(signal.SIGHUP)
+    output = read_to_end(child)
+    assert child.exitstatus == 129, output
+    assert_stopped_cleanly(moa_env, output.encode())
+    turn = only_turn(moa_env)
+    assert turn.question == "hello" and turn.answer.startswith("w0 w1 w2 w3 ")
+    assert agents_of(turn)["ref/a"] == ("done", "ref/a answers: hello")
+
+
+def test_a_closed_stdout_is_one_line_and_the_answer_is_stored(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "moa_cli", "ask", *REFS, "q"],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=moa_env,
+        preexec_fn=lambda: os.close(1),  # noqa: PLW1509 - as `moa ask q >&-` starts it
+        timeout=30,
+    )
+    stderr = proc.stderr.decode()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert stderr.startswith("moa: warning: stdout is closed: the answer goes to the session store only")
+    turn = only_turn(moa_env)
+    assert (turn.question, turn.status, turn.answer) == ("q", "complete", "agg/x answers: q")
+
+
+def test_the_question_is_stored_before_any_request_leaves(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
+    for model in ("ref/a", "ref/b"):
+        groq_server.set(model, Behavior(hang=True))
+    proc = start_ask(moa_env)
+    try:
+        groq_server.wait_for_requests(1, timeout=20)
+        proc.kill()  # kill -9 the moment the first request has arrived
+        proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    turn = only_turn(moa_env)  # opening the store again marks it interrupted: its process is gone
+    assert (turn.question, turn.status) == ("q", "interrupted")
+
+
+def test_sigterm_and_sighup_on_a_terminal_say_interrupted_once(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
+    groq_server.set("agg/x", Behavior(text=WORDS, tokens_per_second=50))
+    child = spawn_pty(["ask", *REFS, "q"], moa_env)
+    child.expect(b"w3 ")
+    child.kill(signal.SIGHUP)
+    output = read_to_end(child)
+    assert child.exitstatus == 129, output
+    assert output.count(b"moa: interrupted") <= 1 and b"Traceback" not in output
+    assert only_turn(moa_env).status == "interrupted"
