@@ -255,3 +255,18 @@ def test_a_session_name_that_is_another_sessions_id_means_the_named_session(
         assert [t.question for t in store.turns(named.id)] == ["second"]
         assert [t.question for t in store.turns(first.id)] == ["q"]
     assert groq_server.requests_for("ref/a")[-1].messages == [{"role": "user", "content": "second"}]
+
+
+def test_an_id_prefix_used_as_a_session_name_is_said_in_one_line(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    ask_once(moa_env)
+    with Store.open(env=moa_env) as store:
+        (first,) = store.list_sessions()
+    proc = run_moa(["ask", "--session", first.id[:5], *REFS, "second"], moa_env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.decode().startswith(
+        f"moa: warning: no session is named '{first.id[:5]}'; using session {first.id}, whose id starts with it\n"
+    )
+    with Store.open(env=moa_env) as store:
+        assert [t.question for t in store.turns(first.id)] == ["q", "second"]

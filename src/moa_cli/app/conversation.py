@@ -146,10 +146,17 @@ class Conversation:
         return TurnRecorder(self.store, self.session.id, question, self.settings)
 
 
-def pick_session(store: Store, *, continue_last: bool, name: str | None) -> SessionInfo | None:
-    """The session named (created if new), the last one for ``continue_last``, else None."""
+def pick_session(
+    store: Store, *, continue_last: bool, name: str | None, warn: Warn = lambda message: None
+) -> SessionInfo | None:
+    """The session named (created if new), the last one for ``continue_last``, else None.
+
+    A name is a name: an id is matched only when no session has that name, and then ``warn`` says so.
+    """
     if name:
         if found := store.find_session(name):
+            if found.by_prefix:
+                warn(f"no session is named '{name}'; using session {found.id}, whose id starts with it")
             return found
         try:
             return store.create_session(name)

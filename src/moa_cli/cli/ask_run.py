@@ -91,7 +91,11 @@ def run_ask(options: AskOptions) -> int:
         warnings.append("stdout is closed: the answer goes to the session store only (moa sessions show)")
     store = _open_store(options)
     try:
-        session = pick_session(store, continue_last=options.continue_last, name=options.session) if store else None
+        session = (
+            pick_session(store, continue_last=options.continue_last, name=options.session, warn=_warner(options))
+            if store
+            else None
+        )
         conversation = Conversation(settings, provider, store, session, warn=_warner(options))
         turn = conversation.prepare(question, title=title)
         if turn.dropped:

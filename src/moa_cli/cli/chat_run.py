@@ -40,12 +40,12 @@ def run_chat(
     from moa_cli.chat.session import ChatSession
 
     try:
-        chosen = pick_session(store, continue_last=continue_last, name=session)
         console = Console()
 
         def warn(message: str) -> None:
             console.print(Text(f"({message})", style="yellow"))
 
+        chosen = pick_session(store, continue_last=continue_last, name=session, warn=warn)
         conversation = Conversation(settings, provider, store, chosen, warn=warn)
         chat = ChatSession(conversation, config=config, console=console, show_reasoning=show_reasoning)
         chat.role = chosen_role
