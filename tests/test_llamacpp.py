@@ -127,3 +127,48 @@ def test_a_three_turn_chat_with_a_real_model(llama_env: dict[str, str]) -> None:
     for question in ("Hello!", "Name a colour.", "Thank you."):
         assert "3/3 references" in say(child, question)
     leave(child)
+
+
+def small_data_set(path: Path, rows: int = 3) -> Path:
+    """Up to three rows: an MT-Bench-style two-turn one, then single questions."""
+    shapes = [
+        {"question_id": 81, "turns": ["Name an animal.", "Name another one."]},
+        {"id": "colour", "prompt": "Name a colour."},
+        {"id": "fruit", "question": "Name a fruit."},
+    ][:rows]
+    path.write_text("".join(json.dumps(row) + "\n" for row in shapes), encoding="utf-8")
+    return path
+
+
+def test_a_batch_of_three_rows_through_a_real_model_writes_one_answered_line_per_row(
+    llama_env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    args = ["batch", str(small_data_set(tmp_path / "rows.jsonl")), "-o", str(out)]
+    proc = run_moa([*args, "-m", "llamacpp:smollm2", "-a", "llamacpp:smollm2", "--max-tokens", "32"], llama_env, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert sorted(str(r["id"]) for r in rows) == ["81", "colour", "fruit"]
+    assert all(r["status"] == "ok" and r["answer"].strip() for r in rows)
+    two_turns = next(r for r in rows if str(r["id"]) == "81")
+    assert [t["question"] for t in two_turns["turns"]] == ["Name an animal.", "Name another one."]
+    assert all(t["answer"].strip() for t in two_turns["turns"])
+
+
+def test_an_eval_judged_by_a_real_model_runs_to_its_report_with_both_systems(
+    llama_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A 135M judge rarely ends with [[A]], [[B]] or [[C]]: such verdicts count as ties, so only
+    that the run completes and reports both systems is asserted, not a win rate. Two rows: the
+    judge writes up to 1,024 tokens per verdict, two verdicts per row."""
+    report = tmp_path / "eval.md"
+    args = ["eval", str(small_data_set(tmp_path / "rows.jsonl", rows=2)), "--system", "solo=single:llamacpp:smollm2",
+            "--system", "self=self:llamacpp:smollm2*2", "--baseline", "solo", "--judge", "llamacpp:smollm2",
+            "--json", "--report", str(report)]
+    proc = run_moa(args, llama_env, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()
+    systems = json.loads(proc.stdout)["systems"]
+    assert set(systems) == {"solo", "self"}
+    assert systems["self"]["rows"] == 2
+    text = report.read_text(encoding="utf-8")
+    assert "solo" in text and "self" in text

@@ -21,21 +21,8 @@ from moa_cli.request import Message
 from moa_cli.settings import Settings
 from moa_cli.ui.base import Renderer
 
-DEFAULT_CONCURRENCY = 4
-"""Rows at once when not told. Each row sends every reference at once, so four rows of three
-references keep twelve requests in flight: cautious, until the rate-limit budgets size it."""
-
 RecorderFor = Callable[[str], Sequence[Renderer]]
 """Given a turn's question, the consumers that store it (none unless ``--store``)."""
-
-
-def default_concurrency(settings: Settings) -> int:
-    """Rows to run at once when ``--concurrency`` is not given.
-
-    The one place the rate-limit budgets will plug in: from each model's requests and tokens per
-    minute, how many rows keep the busiest model at its limit. Until then, a cautious constant.
-    """
-    return DEFAULT_CONCURRENCY
 
 
 async def run_row(

@@ -13,7 +13,8 @@ from moa_cli.app.turn import Interrupted, run_cancellable
 from moa_cli.batch.output import OutputFile
 from moa_cli.batch.progress import BatchProgress
 from moa_cli.batch.rows import Row, read_rows
-from moa_cli.batch.runner import RecorderFor, default_concurrency, run_rows
+from moa_cli.batch.concurrency import default_concurrency
+from moa_cli.batch.runner import RecorderFor, run_rows
 from moa_cli.cli.output import say
 from moa_cli.config import load_config
 from moa_cli.errors import ExitCode, UsageError
@@ -77,7 +78,7 @@ def run_batch(options: BatchOptions) -> int:
 def _run_live(todo: list[Row], settings: Settings, out: OutputFile, progress: BatchProgress, options: BatchOptions) -> None:
     provider = make_provider(settings)
     store = Store.open() if options.store else None
-    concurrency = options.concurrency or default_concurrency(settings)
+    concurrency = options.concurrency or default_concurrency(settings, todo)
 
     async def main() -> None:
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from moa_cli.app.turn import Interrupted, run_cancellable
 from moa_cli.batch.rows import read_rows
-from moa_cli.batch.runner import default_concurrency
+from moa_cli.batch.concurrency import default_concurrency
 from moa_cli.cli.output import say
 from moa_cli.config import load_config
 from moa_cli.errors import ExitCode, UsageError
@@ -44,7 +44,7 @@ def run_eval(options: EvalOptions) -> int:
     rows = read_rows(options.input_path, options.question_field)
     systems = parse_systems(options.systems, options.baseline, load_config())
     cache = options.cache or options.input_path.with_name(options.input_path.name + ".moa-eval")
-    concurrency = options.concurrency or default_concurrency(systems[0].settings)
+    concurrency = options.concurrency or max(default_concurrency(s.settings, rows) for s in systems)
     main = evaluate(
         rows, systems, options.judge, cache,
         input_name=options.input_path.name, concurrency=concurrency, seed=options.seed, quiet=options.quiet,
