@@ -159,8 +159,8 @@ def test_an_eval_judged_by_a_real_model_runs_to_its_report_with_both_systems(
     llama_env: dict[str, str], tmp_path: Path
 ) -> None:
     """A 135M judge rarely ends with [[A]], [[B]] or [[C]]: such verdicts count as ties, so only
-    that the run completes and reports both systems is asserted, not a win rate. Two rows: the
-    judge writes up to 1,024 tokens per verdict, two verdicts per row."""
+    that the run completes and reports both systems is asserted, not a win rate. The judge writes
+    no more than the configured answers (16 tokens here)."""
     report = tmp_path / "eval.md"
     args = ["eval", str(small_data_set(tmp_path / "rows.jsonl", rows=2)), "--system", "solo=single:llamacpp:smollm2",
             "--system", "self=self:llamacpp:smollm2*2", "--baseline", "solo", "--judge", "llamacpp:smollm2",

@@ -41,9 +41,14 @@ Explain your judgement in a few sentences, then end with your verdict on a line 
 _VERDICT = re.compile(r"\[\[([ABC])\]\]")
 
 
+JUDGE_MAX_TOKENS = 1024
+"""Room for a short explanation and the verdict; never more than the answers themselves may take."""
+
+
 def judge_settings(base: Settings, model: str) -> Settings:
     """The judge: ``model`` alone, deterministic, with our prompt as its system prompt."""
-    return replace(direct(base, model), temperature=0.0, system=JUDGE_PROMPT, max_tokens=1024)
+    max_tokens = min(JUDGE_MAX_TOKENS, base.max_tokens)
+    return replace(direct(base, model), temperature=0.0, system=JUDGE_PROMPT, max_tokens=max_tokens)
 
 
 def judge_question(turns: Sequence[tuple[str, str, str]]) -> str:
