@@ -269,9 +269,16 @@ class MoaRun:
         agent = agent_result.agent
         agent_result.started_at = self.clock()
         finish: Finish | None = None
-        yield AgentStarted(agent, agent_result)
+        # The aggregator is announced once its request is out (or something else came back): a
+        # consumer drawing "started" (the layer summary, on a terminal) must not delay the request.
+        announced = agent.role != "aggregator"
+        if announced:
+            yield AgentStarted(agent, agent_result)
         try:
             async for chunk in self.provider.stream(call):
+                if not announced:
+                    announced = True
+                    yield AgentStarted(agent, agent_result)
                 if isinstance(chunk, Delta):
                     agent_result.streamed += chunk.pieces
                     if agent_result.first_token_at is None:
@@ -302,6 +309,8 @@ class MoaRun:
             judge(agent_result, finish, call.max_tokens)
         agent_result.queued = False
         agent_result.finished_at = self.clock()
+        if not announced:
+            yield AgentStarted(agent, agent_result)
         yield AgentDone(agent_result) if agent_result.ok else AgentFailed(agent_result)
 
 

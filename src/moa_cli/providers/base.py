@@ -98,6 +98,11 @@ class Queued:
 
 
 @dataclass(frozen=True, slots=True)
+class Sent:
+    """The request is out: the server has answered with its headers, the body is to come."""
+
+
+@dataclass(frozen=True, slots=True)
 class Finish:
     """The stream ended cleanly; ``reason`` is the server's ``finish_reason`` (``stop``,
     ``length``, ``content_filter``...), None when it never gave one: the answer was cut off."""
@@ -105,7 +110,7 @@ class Finish:
     reason: str | None
 
 
-Chunk = Delta | Usage | Retrying | Queued | Finish
+Chunk = Delta | Usage | Retrying | Queued | Sent | Finish
 
 
 class ChatStreamer(Protocol):

@@ -265,14 +265,15 @@ class LiveRenderer:
                 self.panels[agent] = ReferencePanel(event.result, self.show_reasoning)
                 self.layer_panels.append(self.panels[agent])
         else:
+            self.aggregator, self.aggregator_note = agent, ""  # the live region is now a spinner
             self._print_layer_summary()
-            self.aggregator, self.aggregator_note = agent, ""
 
     def _print_layer_summary(self) -> None:
         panels, self.layer_panels = self.layer_panels, []
         if not panels:
             return
         heading = f"layer {panels[0].result.agent.layer}: " if self.layers > 1 else ""
+        lines: list[Text] = []
         for panel in panels:
             result = panel.result
             mark, style = ("✓", "green") if result.ok else ("✗", "red")
@@ -283,8 +284,10 @@ class LiveRenderer:
             line.append(f"  {detail}", style="dim" if result.ok else "red")
             if result.warning:
                 line.append(f"\n  ⚠ {strip_controls(result.warning)}", style="yellow")
-            self.console.print(line)
-        self.console.print()
+            lines.append(line)
+        lines.append(Text())
+        # One print: each print under Live also redraws the live region.
+        self.console.print(Text("\n").join(lines))
 
     def close(self, result: MoaResult) -> None:
         self.live.stop()
