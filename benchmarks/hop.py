@@ -62,7 +62,7 @@ def hops(server: GroqServer, env: dict[str, str], refs: int, mode: str, runs: in
     out = []
     for run in range(runs + 1):  # the first run warms the page cache
         start = len(server.requests)
-        result = (run_pty(argv, env, rows=40, cols=120) if mode == "pty" else run_piped(argv, env)).check()
+        (run_pty(argv, env, rows=40, cols=120) if mode == "pty" else run_piped(argv, env)).check()
         requests = server.requests[start:]
         agg = [r for r in requests if r.model == AGG]
         done = [r.last_byte_sent_at for r in requests if r.model != AGG]
