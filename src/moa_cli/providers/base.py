@@ -37,7 +37,11 @@ class Pace:
 
     def release(self) -> None:
         """No more pauses, starting with the one in progress."""
-        self.interval = 0.0
+        self.hurry(0.0)
+
+    def hurry(self, interval: float) -> None:
+        """Pauses of at most ``interval`` seconds from now on; the one in progress ends at once."""
+        self.interval = min(self.interval, interval)
         if self._waiter is not None:
             _wake(self._waiter)
 
