@@ -40,6 +40,8 @@ REFS = ["ref/1", "ref/2", "ref/3", "ref/4"]
 AGG = "agg/x"
 MODEL_ARGS = [arg for ref in REFS for arg in ("-m", ref)] + ["-a", AGG]
 HEAVY_MODULES = ["groq", "httpx", "pydantic", "prompt_toolkit", "rich.markdown"]
+REQUEST_STACK = ["groq", "httpx", "asyncio", "moa_cli.providers.router", "moa_cli.engine"]
+"""What a command that runs no turn (``moa sessions``, ``moa keys list``) must not import."""
 
 _WORDS = (
     "two particles that interacted share one state so measuring one tells you about the other "
@@ -221,6 +223,13 @@ def startup(bench: Bench) -> list[Row]:
     )
     rows.append(Row("3 heavy modules imported by --help / --version", ", ".join(found) or "none", "none",
                     not found, detail))
+    for command in (["sessions"], ["keys", "list"]):
+        bench.moa(*command)  # warm-up
+        walls = [bench.moa(*command)[0].wall for _ in range(n)]
+        stack = sorted(imported_modules(bench, *command) & set(REQUEST_STACK))
+        rows.append(Row(f"3 `moa {' '.join(command)}` wall time; request stack imported", ms(median(walls)),
+                        "none imported", not stack, f"{spread(walls)}; imports {', '.join(stack) or 'none of'} "
+                        f"{'/'.join(REQUEST_STACK)}"))
     return rows
 
 

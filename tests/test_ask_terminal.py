@@ -82,3 +82,23 @@ def test_reasoning_shows_only_when_asked(groq_server: GroqServer, moa_env: dict[
     output = visible(read_all(spawn(["ask", *([flag] if flag else []), *REFS, "q"], moa_env)))
     assert ("weighing answers" in output or "pondering deeply" in output) == (flag is not None)
     assert "final" in output
+
+
+def test_every_one_of_64_references_and_a_failure_shows_on_a_12_row_terminal(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    models = [f"ref/{i}" for i in range(1, 65)]
+    for model in models:
+        groq_server.set(model, Behavior(text="slowly " * 20, tokens_per_second=10))  # 2 s: drawn live
+    groq_server.set("ref/7", Behavior(status=404))
+    groq_server.set("agg/x", Behavior(text="done"))
+    args = ["ask", "--max-tokens", "500", *[a for m in models for a in ("-m", m)], "-a", "agg/x", "q"]
+    child = pexpect.spawn(sys.executable, ["-m", "moa_cli", *args], env={**moa_env, "TERM": "xterm-256color", "LINES": "12", "COLUMNS": "120"},
+                          dimensions=(12, 120), timeout=30)
+    text = visible(read_all(child))
+    assert child.exitstatus == 0
+    # Live, a box's title reads "─ label ─" and a row "mark label state"; the summary printed after
+    # the layer reads "mark label  stats", so it does not count.
+    live = {m for m in models if re.search(rf"─ {m} ─|{m} [a-z]", text)}
+    assert live == set(models)
+    assert re.search(r"✗ ref/7 [a-z]", text)

@@ -193,3 +193,22 @@ async def test_one_cause_for_every_failure_is_said_once() -> None:
     run = MoaRun(request("r1", "r2", "r3"), provider)
     await collect(run)
     assert run.result.error == "cannot connect to http://x (all 3 reference models)"
+
+
+async def test_the_aggregator_is_announced_only_once_its_request_has_reached_the_server() -> None:
+    from dataclasses import replace
+
+    from groq_server import Behavior, GroqServer
+
+    from moa_cli.providers.groq import GroqProvider
+    from moa_cli.providers.registry import BUILTIN_PROVIDERS
+
+    with GroqServer() as server:
+        server.set("agg", Behavior(text="the answer", first_token_delay=0.3))
+        provider = GroqProvider(replace(BUILTIN_PROVIDERS["groq"], base_url=server.base_url), api_key="k", timeout=10)
+        seen_by_server: list[str] = []
+        async for event in MoaRun(request("r1", "r2"), provider):
+            if isinstance(event, AgentStarted) and event.agent.role == "aggregator":
+                seen_by_server = [r.model for r in server.requests]
+        await provider.aclose()
+    assert seen_by_server[-1] == "agg"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import run_moa
 from groq_server import GroqServer
 
@@ -79,3 +80,16 @@ def test_a_header_declared_for_groq_in_the_config_reaches_the_server(
     proc = run_moa(["ask", "-m", "ref/a", "-a", "agg/x", "q"], moa_env)
     assert proc.returncode == 0, proc.stderr
     assert {r.headers.get("x-team") for r in groq_server.requests} == {"blue"}
+
+
+@pytest.mark.parametrize("command", [["sessions"], ["keys", "list"]])
+def test_commands_that_run_no_turn_do_not_import_the_request_stack(
+    moa_env: dict[str, str], command: list[str]
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "moa_cli", *command],
+        capture_output=True, text=True, env=moa_env, timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert imported & {"groq", "httpx", "asyncio", "moa_cli.providers.router", "moa_cli.engine"} == set()

@@ -28,3 +28,25 @@ async def test_the_last_running_reference_is_released_and_the_aggregator_never_p
     assert fast.pace is not None and fast.pace.interval == REFERENCE_READ_INTERVAL
     assert slow.pace is not None and slow.pace.interval == 0.0
     assert aggregator.pace is None
+
+
+async def test_once_one_reference_has_answered_the_others_pause_briefly() -> None:
+    from moa_cli.engine import FINISHING_READ_INTERVAL
+
+    scripts = {"fast": Script("a b"), "mid": Script("a b c", delay=0.01), "slow": Script("a b c d", delay=0.02)}
+    provider = MemoryProvider(scripts)
+    request = MoaRequest("q", (ModelSpec("fast"), ModelSpec("mid"), ModelSpec("slow")), ModelSpec("agg"))
+    [event async for event in MoaRun(request, provider)]
+    fast, mid, slow, _ = provider.calls
+    assert fast.pace is not None and fast.pace.interval == REFERENCE_READ_INTERVAL
+    assert mid.pace is not None and mid.pace.interval == FINISHING_READ_INTERVAL
+    assert slow.pace is not None and slow.pace.interval == 0.0
+
+
+async def test_hurry_ends_a_long_pause_and_shortens_the_next() -> None:
+    pace = Pace(30.0)
+    pausing = asyncio.ensure_future(pace.pause())
+    await asyncio.sleep(0)
+    pace.hurry(0.002)
+    await asyncio.wait_for(pausing, 0.5)
+    assert pace.interval == 0.002

@@ -43,6 +43,10 @@ reference's single tokens (panels redraw every 125 ms; the aggregator needs whol
 at 1,000 tokens/s a wake-up per token costs twice the CPU. The last reference still running is
 read at full speed, so the aggregator never starts later for it."""
 
+FINISHING_READ_INTERVAL: Final = 0.002
+"""Once one reference of a layer has answered, the others are likely near their end too: their
+pauses shrink to this, so the last bytes of a layer are read within 2 ms, not 10."""
+
 RETRY_WAIT_FLOOR: Final = 1.0
 """Once the others of a layer are done, a reference waiting to retry is kept only if its wait is
 at most twice what the others took, or this many seconds: a server asking for a minute (503 with
@@ -142,10 +146,12 @@ class MoaRun:
                     others_done = loop.time()
                     running -= 1
                     answered += isinstance(item, AgentDone)
-                    if running == 1:  # the aggregator now waits on this one: read it at full speed
+                    if running == 1 or (answered == 1 and isinstance(item, AgentDone)):
+                        # The aggregator now waits on these: the last one is read at full speed.
+                        interval = 0.0 if running == 1 else FINISHING_READ_INTERVAL
                         for result in results:
                             if result.status == "running" and result.agent in paces:
-                                paces[result.agent].release()
+                                paces[result.agent].hurry(interval)
                     # The clock for stragglers starts when a majority has *answered*: quick failures
                     # say nothing about how long a good answer takes.
                     just_answered = isinstance(item, AgentDone)
@@ -269,9 +275,16 @@ class MoaRun:
         agent = agent_result.agent
         agent_result.started_at = self.clock()
         finish: Finish | None = None
-        yield AgentStarted(agent, agent_result)
+        # The aggregator is announced once its request is out (or something else came back): a
+        # consumer drawing "started" (the layer summary, on a terminal) must not delay the request.
+        announced = agent.role != "aggregator"
+        if announced:
+            yield AgentStarted(agent, agent_result)
         try:
             async for chunk in self.provider.stream(call):
+                if not announced:
+                    announced = True
+                    yield AgentStarted(agent, agent_result)
                 if isinstance(chunk, Delta):
                     agent_result.streamed += chunk.pieces
                     if agent_result.first_token_at is None:
@@ -302,6 +315,8 @@ class MoaRun:
             judge(agent_result, finish, call.max_tokens)
         agent_result.queued = False
         agent_result.finished_at = self.clock()
+        if not announced:
+            yield AgentStarted(agent, agent_result)
         yield AgentDone(agent_result) if agent_result.ok else AgentFailed(agent_result)
 
 

@@ -6,12 +6,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from moa_cli.keys import KeyStore, find_key
 from moa_cli.paths import data_dir
 from moa_cli.providers.registry import GROQ, GROQ_URL, ProviderConfig
-from moa_cli.providers.router import KeyLookup, ProviderRouter
 from moa_cli.settings import Settings
+
+if TYPE_CHECKING:  # the router brings asyncio and the events: `moa keys` needs neither
+    from moa_cli.providers.router import KeyLookup, ProviderRouter
 
 
 def key_store(env: Mapping[str, str] = os.environ) -> KeyStore:
@@ -42,6 +45,8 @@ def provider_configs(settings: Settings, env: Mapping[str, str] = os.environ) ->
 
 def make_provider(settings: Settings, env: Mapping[str, str] = os.environ, *, timeout: float | None = None) -> ProviderRouter:
     """A router over every configured provider, checked now for the keys the configured models need."""
+    from moa_cli.providers.router import ProviderRouter
+
     router = ProviderRouter(
         provider_configs(settings, env), key_lookup(key_store(env), env), timeout=timeout or settings.timeout
     )

@@ -37,7 +37,11 @@ class Pace:
 
     def release(self) -> None:
         """No more pauses, starting with the one in progress."""
-        self.interval = 0.0
+        self.hurry(0.0)
+
+    def hurry(self, interval: float) -> None:
+        """Pauses of at most ``interval`` seconds from now on; the one in progress ends at once."""
+        self.interval = min(self.interval, interval)
         if self._waiter is not None:
             _wake(self._waiter)
 
@@ -98,6 +102,11 @@ class Queued:
 
 
 @dataclass(frozen=True, slots=True)
+class Sent:
+    """The request is out: the server has answered with its headers, the body is to come."""
+
+
+@dataclass(frozen=True, slots=True)
 class Finish:
     """The stream ended cleanly; ``reason`` is the server's ``finish_reason`` (``stop``,
     ``length``, ``content_filter``...), None when it never gave one: the answer was cut off."""
@@ -105,7 +114,7 @@ class Finish:
     reason: str | None
 
 
-Chunk = Delta | Usage | Retrying | Queued | Finish
+Chunk = Delta | Usage | Retrying | Queued | Sent | Finish
 
 
 class ChatStreamer(Protocol):

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from moa_cli.errors import ProviderError
-from moa_cli.providers.base import ChatCall, Chunk, Delta, Finish, Pace, Queued, Retrying
+from moa_cli.providers.base import ChatCall, Chunk, Delta, Finish, Pace, Queued, Retrying, Sent
 from moa_cli.providers.connection import describe as describe_connection
 from moa_cli.providers.slots import Slots
 from moa_cli.providers.sse import sse_batches
@@ -238,6 +238,7 @@ class SdkProvider:
                 seen.opened = True
                 if call.on_headers is not None:
                     call.on_headers(response.http_response.headers, self.requests_period)
+                yield Sent()
                 body = response.http_response.aiter_bytes()
                 if call.pace is not None:
                     body = paced(body, call.pace)
