@@ -18,21 +18,26 @@ def groq_server() -> Iterator[GroqServer]:
         yield server
 
 
-@pytest.fixture
-def moa_env(tmp_path: Path, groq_server: GroqServer) -> dict[str, str]:
-    """Environment for a `moa` subprocess: test key, local server, config and data in tmp_path."""
+def isolated_env(tmp: Path, server: GroqServer) -> dict[str, str]:
+    """Environment for a `moa` subprocess: test key, ``server``, config and data under ``tmp``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GROQ_", "MOA_", "XDG_"))}
     env.update(
         GROQ_API_KEY="test-key",
-        GROQ_BASE_URL=groq_server.base_url,
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        HOME=str(tmp_path / "home"),
+        GROQ_BASE_URL=server.base_url,
+        XDG_CONFIG_HOME=str(tmp / "config"),
+        XDG_DATA_HOME=str(tmp / "data"),
+        HOME=str(tmp / "home"),
         NO_COLOR="1",
         COLUMNS="100",
         LINES="40",
     )
     return env
+
+
+@pytest.fixture
+def moa_env(tmp_path: Path, groq_server: GroqServer) -> dict[str, str]:
+    """Environment for a `moa` subprocess: test key, local server, config and data in tmp_path."""
+    return isolated_env(tmp_path, groq_server)
 
 
 def run_moa(

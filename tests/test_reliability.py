@@ -9,7 +9,6 @@ storage, security, and load; they share the helpers defined here.
 
 from __future__ import annotations
 
-import os
 import socket
 import sqlite3
 import subprocess
@@ -22,7 +21,7 @@ from typing import Any
 
 import pexpect
 import pytest
-from conftest import run_moa
+from conftest import isolated_env, run_moa
 from groq_server import Behavior, GroqServer, RecordedRequest
 
 from moa_cli.store import DB_NAME, Store, TurnRecord, data_dir
@@ -281,16 +280,6 @@ class Outcome:
 
     def requests_for(self, model: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.model == model]
-
-
-def isolated_env(tmp: Path, server: GroqServer) -> dict[str, str]:
-    """What conftest's ``moa_env`` gives a test, for runs made outside a test's own fixtures."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GROQ_", "MOA_", "XDG_"))}
-    env.update(
-        GROQ_API_KEY="test-key", GROQ_BASE_URL=server.base_url, XDG_CONFIG_HOME=str(tmp / "config"),
-        XDG_DATA_HOME=str(tmp / "data"), HOME=str(tmp / "home"), NO_COLOR="1", COLUMNS="100", LINES="40",
-    )
-    return env
 
 
 def run_fault(fault: Fault, tmp: Path) -> Outcome:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
+from conftest import isolated_env
 from groq_server import Behavior, GroqServer
 from serve_process import ServeProcess
 
@@ -47,15 +47,7 @@ def groq_server(shared_groq_server: GroqServer) -> GroqServer:
 @pytest.fixture(scope="module")
 def server(shared_groq_server: GroqServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     """`moa serve` with CONFIG, started once per module (each start costs a second or more)."""
-    tmp = tmp_path_factory.mktemp("serve")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GROQ_", "MOA_", "XDG_"))}
-    env.update(
-        GROQ_API_KEY="test-key",
-        GROQ_BASE_URL=shared_groq_server.base_url,
-        XDG_CONFIG_HOME=str(tmp / "config"),
-        XDG_DATA_HOME=str(tmp / "data"),
-        HOME=str(tmp / "home"),
-    )
+    env = isolated_env(tmp_path_factory.mktemp("serve"), shared_groq_server)
     write_config(env)
     with ServeProcess(env) as process:
         yield process
