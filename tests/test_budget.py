@@ -202,3 +202,25 @@ async def test_a_request_larger_than_the_announced_limit_fails_instead_of_waitin
         async for _ in budget.clear(AGENT, call(max_tokens=2000)):
             pass
     assert info.value.kind == "too_large" and "more than it will ever allow" in str(info.value)
+
+
+def test_a_reference_waiting_for_its_rate_limit_gets_its_panel_before_its_request_leaves() -> None:
+    """The live renderer is given no run: a reference's wait comes before its AgentStarted."""
+    import io
+
+    from rich.console import Console
+
+    from moa_cli.events import AgentResult, AgentStarted, AgentWaiting, TextDelta
+    from moa_cli.ui.live import LiveRenderer
+
+    reference = Agent("reference", 1, 0, "m")
+    renderer = LiveRenderer(Console(file=io.StringIO(), width=80, force_terminal=True), layers=1)
+    try:
+        renderer.handle(AgentWaiting(reference, 12.0, "waiting for 6,000 of 8,000 tokens a minute"))
+        assert "sending in 12s" in renderer.panels[reference].note
+        result = AgentResult(reference, text_parts=["hello"])
+        renderer.handle(AgentStarted(reference, result))
+        renderer.handle(TextDelta(reference, "hello"))
+        assert renderer.panels[reference].result is result
+    finally:
+        renderer.live.stop()

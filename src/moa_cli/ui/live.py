@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 from rich.console import Console, Group, RenderableType
 from rich.constrain import Constrain
@@ -17,6 +18,7 @@ from moa_cli.events import (
     AgentDone,
     AgentFailed,
     AgentQueued,
+    AgentResult,
     AgentRetrying,
     AgentStarted,
     AgentTrimmed,
@@ -30,6 +32,7 @@ from moa_cli.ui.format import agent_stats, best_reference, fallback_note, run_st
 from moa_cli.ui.markdown_stream import MarkdownStream
 from moa_cli.ui.panels import PanelGrid, ReferencePanel
 from moa_cli.ui.sanitize import strip_controls
+
 
 class LiveRenderer:
     """Draws a run on a terminal. Redraws are capped by ``Live``; events only update state."""
@@ -112,9 +115,8 @@ class LiveRenderer:
         if event.agent.role == "aggregator":
             self.aggregator_note = f"{event.agent.model}: {note}"
             return
-        if event.agent not in self.panels:
-            result = next(r for r in self.result.references if r.agent == event.agent)
-            self._started(AgentStarted(event.agent, result))
+        if event.agent not in self.panels:  # waiting before its request leaves: a panel for it already
+            self._started(AgentStarted(event.agent, AgentResult(event.agent, started_at=time.perf_counter())))
         self.panels[event.agent].note = note
 
     def _started(self, event: AgentStarted) -> None:
@@ -125,6 +127,8 @@ class LiveRenderer:
             if agent not in self.panels:
                 self.panels[agent] = ReferencePanel(event.result, self.show_reasoning)
                 self.layer_panels.append(self.panels[agent])
+            else:  # drawn while it waited for its rate limit: from now on, the engine's record
+                self.panels[agent].result = event.result
         else:
             self.aggregator, self.aggregator_note = agent, ""  # the live region is now a spinner
             self._print_layer_summary()
