@@ -7,11 +7,13 @@ never both the same way twice; SIGTERM through a pipe while the aggregator strea
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 
 import pexpect
+import pytest
 from groq_server import Behavior, GroqServer
 from test_reliability import (
     REFS,
@@ -87,17 +89,20 @@ def test_sigterm_while_references_stream_through_a_pipe(groq_server: GroqServer,
     assert "agg/x" not in agents
 
 
-def test_ctrl_c_while_the_aggregator_streams_through_a_pipe(
-    groq_server: GroqServer, moa_env: dict[str, str]
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGHUP, 129)], ids=["ctrl-c", "terminal-closed"]
+)
+def test_ctrl_c_or_sighup_while_the_aggregator_streams_through_a_pipe(
+    groq_server: GroqServer, moa_env: dict[str, str], signum: int, code: int
 ) -> None:
     groq_server.set("agg/x", Behavior(text=WORDS, tokens_per_second=50))
     proc = start_ask(moa_env)
     assert proc.stdout is not None
-    first = proc.stdout.read(3)
+    first = os.read(proc.stdout.fileno(), 3)  # unbuffered: communicate() reads the fd, not a buffer
     assert first == b"w0 "
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)  # SIGHUP: the terminal or the tmux pane was closed (issue 16, F2)
     rest, stderr = proc.communicate(timeout=10)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
     assert stderr.decode().splitlines()[-1] == "moa: interrupted"
     assert "--- ref/a" not in stderr.decode()  # interrupted on purpose: stored, not repeated on stderr
     assert_stopped_cleanly(moa_env, stderr)
