@@ -195,19 +195,23 @@ def test_chat_sigterm_at_the_prompt_exits_cleanly(groq_server: GroqServer, moa_e
     assert_database_consistent(moa_env)
 
 
-def test_chat_sigterm_while_streaming_stores_the_turn_interrupted(
-    groq_server: GroqServer, moa_env: dict[str, str]
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["sigterm", "terminal-closed"]
+)
+def test_chat_sigterm_or_sighup_while_streaming_stores_the_turn_interrupted(
+    groq_server: GroqServer, moa_env: dict[str, str], signum: int, code: int
 ) -> None:
     groq_server.set("agg/x", Behavior(text=WORDS, tokens_per_second=50))
     child = spawn_chat(moa_env)
     child.send("hello\r")
     child.expect("w3 ")
-    child.kill(signal.SIGTERM)
+    child.kill(signum)  # SIGHUP: the terminal or the tmux pane was closed (issue 16, F2)
     output = read_to_end(child)
-    assert child.exitstatus == 143, output
+    assert child.exitstatus == code, output
     assert "moa: stopped" in output
     assert_stopped_cleanly(moa_env, output.encode())
     turn = only_turn(moa_env)
     assert turn.question == "hello"
     assert turn.answer.startswith("w0 w1 w2 w3 ") and len(turn.answer) < len(WORDS)
     assert agents_of(turn)["agg/x"] == ("interrupted", turn.answer)
+    assert agents_of(turn)["ref/a"] == ("done", "ref/a answers: hello")
