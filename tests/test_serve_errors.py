@@ -92,6 +92,16 @@ def test_serve_answers_429_when_rate_limits_stopped_every_reference(
     with pytest.raises(openai.RateLimitError) as caught:
         ask(client)
     assert caught.value.code == "rate_limit_exceeded"
+    assert caught.value.response.headers["retry-after"] == "3600"  # the upstream wait, for the client's retries
+
+
+def test_serve_never_passes_an_upstream_key_on_in_an_error(client: openai.OpenAI, groq_server: GroqServer) -> None:
+    for model in REFERENCES:  # a server that quotes the key it was sent
+        groq_server.set(model, Behavior(status=400, error_message="bad request from key test-key"))
+    with pytest.raises(openai.InternalServerError) as caught:
+        ask(client)
+    assert "test-key" not in caught.value.response.text
+    assert "[redacted]" in caught.value.response.text
 
 
 def test_serve_ends_a_stream_that_fails_midway_with_an_error_event(

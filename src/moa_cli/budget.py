@@ -210,7 +210,7 @@ class Budget:
                 raise ProviderError(f"{call.model}: {reason}: more than it will ever allow", kind="too_large", model=call.model)
             if wait > self.max_wait:
                 raise ProviderError(f"{call.model}: {reason}; it frees in {format_wait(math.ceil(wait))}",
-                                    kind="rate_limited", model=call.model)
+                                    kind="rate_limited", model=call.model, retry_after=wait)
             deadline = self.clock() + wait
             while (left := deadline - self.clock()) > 0:
                 yield AgentWaiting(agent, left, reason)

@@ -252,7 +252,7 @@ class MoaRun:
             async for waiting in self.budget.clear(agent_result.agent, call):
                 yield waiting
         except ProviderError as error:
-            agent_result.status, agent_result.error, agent_result.error_kind = "failed", str(error), error.kind
+            failed_with(agent_result, error)
             agent_result.finished_at = self.clock()
             yield AgentFailed(agent_result)
             return
@@ -307,7 +307,7 @@ class MoaRun:
                         forget_answer(agent_result)
                     yield AgentRetrying(agent, chunk.wait, chunk.reason)
         except ProviderError as error:
-            agent_result.status, agent_result.error, agent_result.error_kind = "failed", str(error), error.kind
+            failed_with(agent_result, error)
         except Exception as error:  # a bug must not lose the other agents' answers
             agent_result.status, agent_result.error_kind = "failed", "internal"
             agent_result.error = f"{agent.model}: internal error: {type(error).__name__}: {error}"
@@ -362,3 +362,9 @@ def all_failed_message(results: list[AgentResult]) -> str:
     if len(causes) == 1:  # one cause for all, such as a server that cannot be reached
         return f"{causes.pop()} (all {len(results)} reference models)"
     return f"all {len(results)} reference models failed: " + "; ".join(errors)
+
+
+def failed_with(result: AgentResult, error: ProviderError) -> None:
+    """Mark ``result`` failed by ``error``, keeping its kind and any wait the server asked for."""
+    result.status, result.error, result.error_kind = "failed", str(error), error.kind
+    result.retry_after = error.retry_after

@@ -74,6 +74,8 @@ class AgentResult:
     status: str = "running"
     error: str | None = None
     error_kind: str | None = None
+    retry_after: float | None = None
+    """Seconds a rate-limited failure was told to wait before asking again, when known."""
     finish_reason: str | None = None
     """The server's ``finish_reason`` (``stop``, ``length``, ``content_filter``...), when it gave one."""
     warning: str | None = None

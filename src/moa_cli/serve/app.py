@@ -41,7 +41,7 @@ class MoaApp:
             check_token(self.token, scope["headers"])
             await self._route(scope, receive, send)
         except ApiError as error:
-            await send_json(send, error.status, error.body())
+            await send_json(send, error.status, error.body(), error.headers())
         except _HungUp:
             pass
 

@@ -29,9 +29,11 @@ SSE_HEADERS: Final = [
 JSON_HEADERS: Final = [(b"content-type", b"application/json")]
 
 
-async def send_json(send: Any, status: int, payload: dict[str, Any]) -> None:
+async def send_json(
+    send: Any, status: int, payload: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps(payload, ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS})
+    await send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS + (headers or [])})
     await send({"type": "http.response.body", "body": body})
 
 
