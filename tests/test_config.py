@@ -276,6 +276,12 @@ def test_unknown_nested_key_names_the_dotted_key_and_its_line(tmp_path: Path, te
         ("presets = 1\n", ":1: 'presets' must be a table of presets, not 1"),
         ("[presets]\nfast = [1]\n", ":2: 'presets.fast' must be a table of settings, not an array"),
         ('[presets."my fast"]\nlayers = 0\n', ":2: 'presets.\"my fast\".layers' must be an integer from 1 to 8, not 0"),
+        ("models = 1\n", ":1: 'models' must be a table of models, not 1"),
+        ('[models."a/b"]\nrpd = 0\n', ":2: 'models.\"a/b\".rpd' must be an integer >= 1, not 0"),
+        ('[models."a/b"]\nprice = [1, 2]\n', ":2: 'models.\"a/b\".price' must be [input, cached input, output] "
+         "in US$ per 1M tokens, not an array"),
+        ('[models."a/b"]\nreasoning_effort = "max"\n',
+         ":2: 'models.\"a/b\".reasoning_effort' must be 'low' or 'medium' or 'high', not \"max\""),
     ],
 )
 def test_wrong_type_or_range_names_key_line_and_value(tmp_path: Path, text: str, expected: str) -> None:

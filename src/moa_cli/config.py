@@ -20,10 +20,16 @@ from typing import Any
 from moa_cli import checks
 from moa_cli.checks import Problem, within
 from moa_cli.errors import ConfigError, UsageError
-from moa_cli.model_limits import TableProblem, parse_models_table
+from moa_cli.model_limits import parse_models_table
 from moa_cli.providers.registry import BUILTIN_PROVIDERS, ProviderConfig
 from moa_cli.redact import remember_url
-from moa_cli.settings import DEFAULT_AGGREGATOR, DEFAULT_REFERENCES, SETTINGS, Settings, check_values
+from moa_cli.settings import (
+    DEFAULT_AGGREGATOR,
+    DEFAULT_REFERENCES,
+    SETTINGS,
+    Settings,
+    check_values,
+)
 
 __all__ = ["DEFAULT_AGGREGATOR", "DEFAULT_REFERENCES", "Config", "Role", "Settings", "config_path", "load_config"]
 
@@ -256,10 +262,7 @@ def _read(doc: Mapping[str, Any]) -> tuple[Settings, Mapping[str, Mapping[str, A
     if "providers" in doc:
         settings = replace(settings, providers=within(("providers",), _providers, doc["providers"]))
     if "models" in doc:
-        try:
-            settings = replace(settings, models=parse_models_table(doc["models"]))
-        except TableProblem as problem:
-            raise Problem(("models", *problem.where), problem.rest) from None
+        settings = replace(settings, models=within(("models",), parse_models_table, doc["models"]))
     tables = doc.get("presets", {})
     if not isinstance(tables, dict):
         raise Problem(("presets",), f"must be a table of presets, not {checks.show(tables)}")

@@ -20,16 +20,8 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-EFFORTS = ("low", "medium", "high")
-
-
-class TableProblem(Exception):
-    """A bad value at ``where`` (keys below ``models``); ``rest`` follows the key's name in the message."""
-
-    def __init__(self, where: tuple[str, ...], rest: str) -> None:
-        super().__init__(rest)
-        self.where = where
-        self.rest = rest
+from moa_cli import checks
+from moa_cli.checks import Problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +60,6 @@ def cost(usage_prompt: int, usage_cached: int, usage_completion: int, price: tup
     return (fresh * price[0] + usage_cached * price[1] + usage_completion * price[2]) / 1_000_000
 
 
-def _count(value: object) -> int:
-    if type(value) is not int or value < 1:
-        raise TableProblem((), f"must be an integer >= 1, not {value!r}")
-    return value
-
-
-def _effort(value: object) -> str:
-    if value not in EFFORTS:
-        raise TableProblem((), f"must be one of {', '.join(EFFORTS)}, not {value!r}")
-    return str(value)
-
-
 def _price(value: object) -> tuple[float, float, float]:
     ok = (
         isinstance(value, list)
@@ -87,7 +67,7 @@ def _price(value: object) -> tuple[float, float, float]:
         and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in value)
     )
     if not ok:
-        raise TableProblem((), f"must be [input, cached input, output] in US$ per 1M tokens, not {value!r}")
+        raise checks.invalid("[input, cached input, output] in US$ per 1M tokens", value)
     return (float(value[0]), float(value[1]), float(value[2]))  # type: ignore[index]
 
 
@@ -105,31 +85,28 @@ BUILTIN_MODELS: Mapping[str, ModelConfig] = MappingProxyType(
 
 
 _FIELDS = {
-    "tpm": _count,
-    "rpm": _count,
-    "rpd": _count,
-    "context_window": _count,
-    "max_output": _count,
-    "reasoning_effort": _effort,
+    "tpm": checks.count,
+    "rpm": checks.count,
+    "rpd": checks.count,
+    "context_window": checks.count,
+    "max_output": checks.count,
+    "reasoning_effort": checks.effort,
     "price": _price,
 }
 
 
 def parse_models_table(table: object) -> Mapping[str, ModelConfig]:
-    """:data:`BUILTIN_MODELS` with the checked ``[models]`` table over them; raises :class:`TableProblem`."""
+    """:data:`BUILTIN_MODELS` with the checked ``[models]`` table over them; raises :class:`~moa_cli.checks.Problem`."""
     if not isinstance(table, Mapping):
-        raise TableProblem((), f"must be a table of models, not {table!r}")
+        raise checks.invalid("a table of models", table)
     models = dict(BUILTIN_MODELS)
     for model, entry in table.items():
         if not isinstance(entry, Mapping):
-            raise TableProblem((model,), f"must be a table of limits, not {entry!r}")
+            raise Problem((model,), f"must be a table of limits, not {checks.show(entry)}")
         values: dict[str, Any] = {}
         for key, value in entry.items():
             if key not in _FIELDS:
-                raise TableProblem((model, key), f"is not a model setting (expected one of: {', '.join(_FIELDS)})")
-            try:
-                values[key] = _FIELDS[key](value)
-            except TableProblem as problem:
-                raise TableProblem((model, key), problem.rest) from None
+                raise Problem((model, key), f"is not a model setting (expected one of: {', '.join(_FIELDS)})")
+            values[key] = checks.within((model, key), _FIELDS[key], value)
         models[model] = replace(models.get(model, ModelConfig()), **values)
     return MappingProxyType(models)
