@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
 SAMPLE_SPREAD = 0.3
+
+
+def json_bytes(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON, byte for byte as the groq and openai SDKs encode a body."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,9 +21,18 @@ class Message:
 
     role: Role
     content: str
+    _json: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, str]:
         return {"role": self.role, "content": self.content}
+
+    @property
+    def json(self) -> bytes:
+        """The message as JSON, encoded on first use only: every request of a turn, and every
+        turn of a chat, shares the history's messages, so each is encoded once."""
+        if self._json is None:
+            object.__setattr__(self, "_json", json_bytes(self.as_dict()))
+        return self._json  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
