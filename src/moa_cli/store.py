@@ -277,7 +277,8 @@ class Store:
         again with ``/retry``, adds nothing.
         """
         with self._guard("read"):
-            rows = self._db.execute(f"SELECT question, answer, status {ANSWERED} ORDER BY seq", (session_id,)).fetchall()
+            sql = f"SELECT question, answer, status {ANSWERED} ORDER BY seq"
+            rows = self._db.execute(sql, (session_id,)).fetchall()
         return [m for row in rows for m in history_pair(*row)]
 
     def recent_history(self, session_id: str, max_bytes: int) -> tuple[list[Message], int]:
@@ -295,7 +296,8 @@ class Store:
                 pair = history_pair(*row)
                 used += len(pair[0].content.encode()) + len(pair[1].content.encode())
                 if used > max_bytes:
-                    (older,) = self._db.execute(f"SELECT count(*) {ANSWERED} AND seq <= ?", (session_id, seq)).fetchone()
+                    sql = f"SELECT count(*) {ANSWERED} AND seq <= ?"
+                    (older,) = self._db.execute(sql, (session_id, seq)).fetchone()
                     break
                 pairs.append(pair)
             rows.close()
@@ -304,7 +306,8 @@ class Store:
     def last_answered(self, session_id: str) -> tuple[int, str] | None:
         """The id and question of the session's newest turn in :meth:`history` (None: it has none)."""
         with self._guard("read"):
-            row = self._db.execute(f"SELECT id, question {ANSWERED} ORDER BY seq DESC LIMIT 1", (session_id,)).fetchone()
+            sql = f"SELECT id, question {ANSWERED} ORDER BY seq DESC LIMIT 1"
+            row = self._db.execute(sql, (session_id,)).fetchone()
         return (row[0], row[1]) if row else None
 
     def search(self, text: str, limit: int = 20) -> list[SearchHit]:
