@@ -29,8 +29,8 @@ class Message:
 
     @property
     def json(self) -> bytes:
-        """The message as JSON, encoded on first use only: every request of a turn, and every
-        turn of a chat, shares the history's messages, so each is encoded once."""
+        """The message as JSON (as the SDKs encode it), made on first use only: every request of a
+        turn carries the same history messages, so each is encoded once per turn, not per model."""
         if self._json is None:
             content = self.content
             # ASCII without DEL encodes alike either way, and 4x faster with encode_basestring_ascii.
