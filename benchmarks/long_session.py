@@ -69,7 +69,7 @@ def start_to_request(server: GroqServer, tmp: Path, turns: int, runs: int) -> di
     shutil.copytree(long_home, new_home)  # the same file, so both open a database of the same size
     commands = {"long": ([*MOA, "ask", "-c", *MODEL_ARGS, QUESTION], long_env),
                 "new": ([*MOA, "ask", *MODEL_ARGS, QUESTION], new_env)}
-    samples: dict[str, list[float]] = {f"{who} {what}": [] for who in commands for what in ("first", "refs")}
+    samples: dict[str, list[float]] = {f"{who} {what}": [] for who in commands for what in ("first", "refs", "cpu")}
     for run in range(runs + 1):  # the first round warms the page cache and bytecode
         for who, (argv, env) in commands.items():
             start = len(server.requests)
@@ -80,6 +80,7 @@ def start_to_request(server: GroqServer, tmp: Path, turns: int, runs: int) -> di
             if run:
                 samples[f"{who} first"].append(min(r.received_at for r in requests) - result.started)
                 samples[f"{who} refs"].append(max(r.received_at for r in requests) - result.started)
+                samples[f"{who} cpu"].append(result.cpu)
             if who == "long" and len(requests[0].messages) < 3:
                 raise RuntimeError("ask -c sent no history: the long session was not continued")
     return samples
@@ -128,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"start -> first request, new session:        {ms(m['new first'])} ({spread(s['new first'])})")
             print(f"  paired difference (median): {ms(diff)}; goal <= {ms(GOAL)}: {'pass' if ok else 'FAIL'}")
             print(f"start -> last reference request: long {ms(m['long refs'])}, new {ms(m['new refs'])}")
+            cpu = statistics.median(a - b for a, b in zip(s["long cpu"], s["new cpu"]))
+            print(f"CPU of the whole run (user+sys): long {ms(m['long cpu'])}, new {ms(m['new cpu'])}; "
+                  f"paired difference {ms(cpu)} (less moved by the load than wall times)")
         if args.skip != "build":
             sizes = tuple(int(x) for x in args.sizes.split(","))
             env = bench_env(server, Path(tmp) / "growth")
