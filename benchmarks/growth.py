@@ -1,20 +1,27 @@
 """How the cost of a turn's requests grows with the session: 10, 100, 1,000 stored turns.
 
-Measured in process, through the real provider and the groq SDK's client against
-``tests/groq_server.py``: from reading the history out of the store (as ``moa ask -c`` does) to
-the last reference's request handed to the HTTP client (stamped by moa's ``--verbose`` request
-hook). Each turn is a 20-token question and a 300-token answer.
+Measured in process, through the real provider and the groq SDK's client: from ``Conversation``
+reading the history out of the store (as ``moa ask -c`` does) to the 1st and the 4th reference
+request handed to the HTTP client (stamped by moa's ``--verbose`` request hook). The server,
+``tests/groq_server.py``, runs in a process of its own, so that its parsing of the bodies does not
+hold the measured process's GIL. Each turn is a 20-token question and a 300-token answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+SERVER = Path(__file__).resolve().parent.parent / "tests" / "groq_server.py"
 
 SIZES = (10, 100, 1000)
 REFS = ("ref/1", "ref/2", "ref/3", "ref/4")
@@ -59,8 +66,28 @@ class _Stamps(logging.Handler):
             self.posts.append(time.perf_counter())
 
 
-async def _one_turn(env: Mapping[str, str], session_id: str, stamps: _Stamps) -> float:
-    """Seconds from reading the history to the last reference request handed to the HTTP client."""
+@contextmanager
+def server_process(text: str) -> Iterator[str]:
+    """``tests/groq_server.py`` in a process of its own, answering ``text`` to every model; its URL."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as profile:
+        json.dump({"*": {"text": text}}, profile)
+        profile.flush()
+        proc = subprocess.Popen([sys.executable, str(SERVER), "--profile", profile.name],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            ready = proc.stdout.readline().split()
+            if ready[:1] != ["READY"]:
+                raise RuntimeError(f"groq_server.py did not start: {ready}")
+            yield ready[1]
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+async def _one_turn(env: Mapping[str, str], session_id: str, stamps: _Stamps) -> tuple[float, float]:
+    """Seconds from reading the history to the 1st and to the 4th reference request handed to the
+    HTTP client."""
     from moa_cli.app.conversation import Conversation
     from moa_cli.app.providers import make_provider
     from moa_cli.request import ModelSpec
@@ -81,13 +108,14 @@ async def _one_turn(env: Mapping[str, str], session_id: str, stamps: _Stamps) ->
         store.mark_retried(turn.recorder.turn_id)  # the session stays as long as it was
     if len(stamps.posts) < len(REFS):
         raise RuntimeError(f"expected {len(REFS)} reference requests, saw {len(stamps.posts)}")
-    return stamps.posts[len(REFS) - 1] - started
+    return stamps.posts[0] - started, stamps.posts[len(REFS) - 1] - started
 
 
 def session_growth(
     env: Mapping[str, str], make_text: Any, repeats: int = 9, sizes: tuple[int, ...] = SIZES
-) -> list[tuple[int, float, list[float]]]:
-    """(turns stored, median seconds, every sample) for each of ``sizes``, in ``env``'s store."""
+) -> list[tuple[int, list[float], list[float]]]:
+    """(turns stored, seconds to the 1st request, to the 4th) for each of ``sizes``, ``repeats`` each,
+    in ``env``'s store, against a server of its own."""
     from moa_cli.log import LOGGER
 
     stamps = _Stamps()
@@ -95,10 +123,13 @@ def session_growth(
     LOGGER.setLevel(logging.DEBUG)  # moa's HTTP hooks are on under --verbose only
     try:
         out = []
-        for size in sizes:
-            session_id = fill_session(env, size, make_text, name=f"s{size}")
-            times = [asyncio.run(_one_turn(env, session_id, stamps)) for _ in range(repeats + 1)]
-            out.append((size, statistics.median(times[1:]), times[1:]))  # the first imports the SDK's parts
+        with server_process(make_text(8)) as url:
+            env = {**env, "GROQ_BASE_URL": url}
+            for size in sizes:
+                session_id = fill_session(env, size, make_text, name=f"s{size}")
+                times = [asyncio.run(_one_turn(env, session_id, stamps)) for _ in range(repeats + 1)]
+                times = times[1:]  # the first imports the SDK's parts
+                out.append((size, [first for first, _ in times], [last for _, last in times]))
         return out
     finally:
         LOGGER.removeHandler(stamps)

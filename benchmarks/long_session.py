@@ -10,8 +10,8 @@
    session within 10 ms of the new one (medians).
 2. Per-turn request build, in process, for sessions of 10, 100 and 1,000 turns (``growth.py``,
    also row 7 of ``bench.py``): from ``Conversation`` reading the history out of the store to
-   the 4th reference request handed to the HTTP client (moa's ``--verbose`` request hook),
-   through the real provider and the groq SDK's client.
+   the 1st and the 4th reference request handed to the HTTP client (moa's ``--verbose`` request
+   hook), through the real provider and the groq SDK's client, the server in a process of its own.
 
 ``--src DIR`` measures another tree's moa_cli (``git archive HEAD src | tar -x -C /tmp/old``).
 """
@@ -135,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.skip != "build":
             sizes = tuple(int(x) for x in args.sizes.split(","))
             env = bench_env(server, Path(tmp) / "growth")
-            for size, median, times in session_growth(env, make_text, args.repeats, sizes):
-                print(f"per-turn build, {size:>5,} turns: {ms(median)} ({spread(times)})")
+            for size, first, last in session_growth(env, make_text, args.repeats, sizes):
+                print(f"per-turn build, {size:>5,} turns: 1st request {ms(statistics.median(first))} "
+                      f"({spread(first)}), 4th {ms(statistics.median(last))} ({spread(last)})")
     print(f"load at the end {load()}")
     return 0 if ok else 1
 
