@@ -318,18 +318,13 @@ def stragglers(bench: Bench) -> list[Row]:
 
 
 def growth(bench: Bench) -> list[Row]:
-    """Time to turn a stored session of N turns into the engine's request."""
-    try:
-        import moa_cli.store  # noqa: F401
-    except ImportError:
-        return [Row("7 request from a session of 10 / 100 / 1,000 turns", "skipped", "", None,
-                    "moa_cli.store does not exist yet")]
+    """Time from a stored session of N turns to its turn's reference requests leaving."""
     from growth import session_growth
 
     return [
-        Row(f"7 request from a session of {turns:,} turns", ms(seconds), "", None,
-            f"history + build_request + messages; {kept} messages kept")
-        for turns, seconds, kept in session_growth(bench.tmp, make_text, repeats=5 if bench.quick else 20)
+        Row(f"7 requests of a turn in a session of {turns:,} turns", f"{ms(median(first))} / {ms(median(last))}",
+            "", None, f"history read → 1st / 4th reference request handed to the HTTP client; {spread(last)}")
+        for turns, first, last in session_growth(bench.env, make_text, repeats=3 if bench.quick else 9)
     ]
 
 

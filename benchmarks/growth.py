@@ -1,18 +1,32 @@
-"""How the cost of building a turn's request grows with the session: 10, 100, 1,000 stored turns.
+"""How the cost of a turn's requests grows with the session: 10, 100, 1,000 stored turns.
 
-Measured in process: ``Store.history(session_id)`` plus building the engine's request from it (the
-CLI's ``build_request``, which trims the history to the context window) plus the messages one
-reference receives.
+Measured in process, through the real provider and the groq SDK's client: from ``Conversation``
+reading the history out of the store (as ``moa ask -c`` does) to the 1st and the 4th reference
+request handed to the HTTP client (stamped by moa's ``--verbose`` request hook). The server,
+``tests/groq_server.py``, runs in a process of its own, so that its parsing of the bodies does not
+hold the measured process's GIL. Each turn is a 20-token question and a 300-token answer.
 """
 
 from __future__ import annotations
 
-import statistics
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+SERVER = Path(__file__).resolve().parent.parent / "tests" / "groq_server.py"
+
 SIZES = (10, 100, 1000)
+REFS = ("ref/1", "ref/2", "ref/3", "ref/4")
+AGG = "agg/x"
+QUESTION = "And in one sentence?"
 
 
 def _result(question: str, answer: str) -> Any:
@@ -23,43 +37,100 @@ def _result(question: str, answer: str) -> Any:
                            usage=Usage(40, 300), status="done", started_at=0.0, first_token_at=0.2, finished_at=1.0)
 
     references = [agent("reference", i, f"ref/{i}", answer) for i in range(1, 5)]
-    return MoaResult(question, references, agent("aggregator", 0, "agg/x", answer), "complete",
+    return MoaResult(question, references, agent("aggregator", 0, AGG, answer), "complete",
                      started_at=0.0, finished_at=2.0)
 
 
-def _build(store: Any, session_id: str, question: str) -> Any:
-    from moa_cli.config import Settings
-    from moa_cli.prompts import build_messages
-    from moa_cli.request import MoaRequest
-
-    history = store.history(session_id)
-    try:
-        from moa_cli.app.requests import build_request
-    except ImportError:  # before the CLI trims history
-        request = MoaRequest(question, Settings().references, Settings().aggregator, tuple(history))
-    else:
-        request, _ = build_request(Settings(), question, history)
-    return build_messages(request.question, request.history, request.system)
-
-
-def session_growth(tmp: Path, make_text: Any, repeats: int = 20) -> list[tuple[int, float, int]]:
-    """(turns stored, median seconds to build the request, messages kept) for each of SIZES."""
+def fill_session(env: Mapping[str, str], turns: int, make_text: Any, name: str = "long") -> str:
+    """A session of ``turns`` finished turns in ``env``'s store (moa's own ``Store`` API); its id."""
     from moa_cli.store import Store
 
     question, answer = make_text(20), make_text(300)
-    out = []
-    with Store.open(tmp / "growth" / "moa.db") as store:
-        session = store.create_session("bench")
-        stored = 0
-        for size in SIZES:
-            for _ in range(size - stored):
-                turn = store.begin_turn(session.id, question, {"references": ["ref/1"], "aggregator": "agg/x"})
-                store.finish_turn(turn, _result(question, answer))
-            stored = size
-            times = []
-            for _ in range(repeats):
-                started = time.perf_counter()
-                messages = _build(store, session.id, question)
-                times.append(time.perf_counter() - started)
-            out.append((size, statistics.median(times), len(messages)))
-    return out
+    with Store.open(env=env) as store:
+        session = store.create_session(name)
+        for _ in range(turns):
+            turn = store.begin_turn(session.id, question, {"references": list(REFS), "aggregator": AGG})
+            store.finish_turn(turn, _result(question, answer))
+    return session.id
+
+
+class _Stamps(logging.Handler):
+    """Stamps every request moa's ``--verbose`` hook logs (``POST <url> ...``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.posts: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("POST "):
+            self.posts.append(time.perf_counter())
+
+
+@contextmanager
+def server_process(text: str) -> Iterator[str]:
+    """``tests/groq_server.py`` in a process of its own, answering ``text`` to every model; its URL."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as profile:
+        json.dump({"*": {"text": text}}, profile)
+        profile.flush()
+        proc = subprocess.Popen([sys.executable, str(SERVER), "--profile", profile.name],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            ready = proc.stdout.readline().split()
+            if ready[:1] != ["READY"]:
+                raise RuntimeError(f"groq_server.py did not start: {ready}")
+            yield ready[1]
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+async def _one_turn(env: Mapping[str, str], session_id: str, stamps: _Stamps) -> tuple[float, float]:
+    """Seconds from reading the history to the 1st and to the 4th reference request handed to the
+    HTTP client."""
+    from moa_cli.app.conversation import Conversation
+    from moa_cli.app.providers import make_provider
+    from moa_cli.request import ModelSpec
+    from moa_cli.settings import Settings
+    from moa_cli.store import Store
+
+    settings = Settings(references=tuple(ModelSpec(m) for m in REFS), aggregator=ModelSpec(AGG))
+    provider = make_provider(settings, env)
+    with Store.open(env=env) as store:
+        session = store.find_session(session_id)
+        stamps.posts.clear()
+        started = time.perf_counter()
+        turn = Conversation(settings, provider, store, session).prepare(QUESTION)
+        try:
+            await turn.drive()
+        finally:
+            await provider.aclose()
+        store.mark_retried(turn.recorder.turn_id)  # the session stays as long as it was
+    if len(stamps.posts) < len(REFS):
+        raise RuntimeError(f"expected {len(REFS)} reference requests, saw {len(stamps.posts)}")
+    return stamps.posts[0] - started, stamps.posts[len(REFS) - 1] - started
+
+
+def session_growth(
+    env: Mapping[str, str], make_text: Any, repeats: int = 9, sizes: tuple[int, ...] = SIZES
+) -> list[tuple[int, list[float], list[float]]]:
+    """(turns stored, seconds to the 1st request, to the 4th) for each of ``sizes``, ``repeats`` each,
+    in ``env``'s store, against a server of its own."""
+    from moa_cli.log import LOGGER
+
+    stamps = _Stamps()
+    LOGGER.addHandler(stamps)
+    LOGGER.setLevel(logging.DEBUG)  # moa's HTTP hooks are on under --verbose only
+    try:
+        out = []
+        with server_process(make_text(8)) as url:
+            env = {**env, "GROQ_BASE_URL": url}
+            for size in sizes:
+                session_id = fill_session(env, size, make_text, name=f"s{size}")
+                times = [asyncio.run(_one_turn(env, session_id, stamps)) for _ in range(repeats + 1)]
+                times = times[1:]  # the first imports the SDK's parts
+                out.append((size, [first for first, _ in times], [last for _, last in times]))
+        return out
+    finally:
+        LOGGER.removeHandler(stamps)
+        LOGGER.setLevel(logging.NOTSET)

@@ -230,6 +230,28 @@ def test_history_is_each_answered_turn_as_question_then_aggregated_answer(store:
     assert [t.seq for t in store.turns(session.id)] == [1, 2, 3]
 
 
+def test_recent_history_is_the_newest_turns_within_a_size_and_counts_the_older_ones(store: Store) -> None:
+    session = store.create_session()
+    for n in range(1, 7):
+        ask(store, session.id, f"q{n}?", f"answer {n}")  # 3 + 8 = 11 bytes a turn
+    ask(store, session.id, "failed?", "", status="failed", error="all failed")
+    store.mark_retried(ask(store, session.id, "retried?", "taken back"))
+    full = store.history(session.id)
+    assert store.recent_history(session.id, 33) == (full[-6:], 3)
+    assert store.recent_history(session.id, 32) == (full[-4:], 4)
+    assert store.recent_history(session.id, 10**6) == (full, 0)
+    assert store.recent_history(session.id, 0) == ([], 6)
+
+
+def test_the_last_answered_turn_is_the_newest_in_the_history(store: Store) -> None:
+    session = store.create_session()
+    assert store.last_answered(session.id) is None
+    answered = ask(store, session.id, "kept?", "yes")
+    ask(store, session.id, "failed?", "", status="failed", error="all failed")
+    store.mark_retried(ask(store, session.id, "retried?", "taken back"))
+    assert store.last_answered(session.id) == (answered, "kept?")
+
+
 def test_interrupted_turn_keeps_its_partial_answer_and_is_in_history(store: Store) -> None:
     session = store.create_session()
     turn = store.begin_turn(session.id, "long question", {})

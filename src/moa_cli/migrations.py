@@ -141,9 +141,19 @@ def m007_session_title(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE sessions ADD COLUMN title TEXT")
 
 
+def m008_long_sessions(db: sqlite3.Connection) -> None:
+    """Indexes that keep a long session as quick to continue as a new one: its answered turns (the
+    history, newest first, and how many are older), and each session's cost without reading its turns."""
+    for sql in (
+        "CREATE INDEX turns_answered ON turns (session_id, seq) WHERE answer != '' AND NOT retried",
+        "CREATE INDEX turns_cost ON turns (session_id, cost)",
+    ):
+        db.execute(sql)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial, m002_search, m003_retried, m004_process_marker, m005_agent_finish, m006_cached_and_cost,
-    m007_session_title,
+    m007_session_title, m008_long_sessions,
 )
 
 

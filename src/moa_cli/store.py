@@ -26,14 +26,15 @@ from moa_cli.integrity import check_daily
 from moa_cli.liveness import alive, own_marker
 from moa_cli.migrations import migrate, transaction
 from moa_cli.paths import check_private, data_dir, private_dir, private_file
-from moa_cli.prompts import as_history
 from moa_cli.records import AgentRow, SearchHit, SessionInfo, TurnRecord
 from moa_cli.redact import scrub
 from moa_cli.store_rows import (
+    ANSWERED,
     INSERT_AGENT,
     SESSION_SELECT,
     TURN_SELECT,
     agent_values,
+    history_pair,
     match_query,
     scrub_optional,
     session_of,
@@ -276,12 +277,38 @@ class Store:
         again with ``/retry``, adds nothing.
         """
         with self._guard("read"):
-            rows = self._db.execute(
-                "SELECT question, answer, status FROM turns WHERE session_id = ? AND answer != '' AND NOT retried"
-                " ORDER BY seq",
-                (session_id,),
-            ).fetchall()
-        return [m for q, a, status in rows for m in (Message("user", q), Message("assistant", as_history(a, status)))]
+            sql = f"SELECT question, answer, status {ANSWERED} ORDER BY seq"
+            rows = self._db.execute(sql, (session_id,)).fetchall()
+        return [m for row in rows for m in history_pair(*row)]
+
+    def recent_history(self, session_id: str, max_bytes: int) -> tuple[list[Message], int]:
+        """The newest turns of :meth:`history` whose messages take at most ``max_bytes`` (UTF-8) in all,
+        and how many older turns of it were left out.
+
+        Rows are read newest first and no further than needed: a session of a thousand turns
+        costs what the turns that can be sent cost.
+        """
+        pairs: list[tuple[Message, Message]] = []
+        used = older = 0
+        with self._guard("read"), transaction(self._db, "DEFERRED"):
+            rows = self._db.execute(f"SELECT seq, question, answer, status {ANSWERED} ORDER BY seq DESC", (session_id,))
+            for seq, *row in rows:
+                pair = history_pair(*row)
+                used += len(pair[0].content.encode()) + len(pair[1].content.encode())
+                if used > max_bytes:
+                    sql = f"SELECT count(*) {ANSWERED} AND seq <= ?"
+                    (older,) = self._db.execute(sql, (session_id, seq)).fetchone()
+                    break
+                pairs.append(pair)
+            rows.close()
+        return [m for pair in reversed(pairs) for m in pair], older
+
+    def last_answered(self, session_id: str) -> tuple[int, str] | None:
+        """The id and question of the session's newest turn in :meth:`history` (None: it has none)."""
+        with self._guard("read"):
+            sql = f"SELECT id, question {ANSWERED} ORDER BY seq DESC LIMIT 1"
+            row = self._db.execute(sql, (session_id,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     def search(self, text: str, limit: int = 20) -> list[SearchHit]:
         """Turns whose question or answer has every word of ``text``, best match first.

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from moa_cli.prompts import as_history
 from moa_cli.records import SessionInfo
 from moa_cli.redact import scrub
+from moa_cli.request import Message
 
 if TYPE_CHECKING:
     from moa_cli.events import AgentResult
@@ -26,6 +28,8 @@ TURN_SELECT = """
         started, finished, elapsed, prompt_tokens, completion_tokens, cached_tokens, cost, retried != 0
     FROM turns
 """
+ANSWERED = "FROM turns WHERE session_id = ? AND answer != '' AND NOT retried"
+"""The turns of a session that are in its history (index ``turns_answered``)."""
 INSERT_AGENT = """INSERT INTO agent_outputs (turn_id, layer, role, idx, model, status, error, prompt_tokens,
     completion_tokens, latency, first_token_latency, text, reasoning, finish_reason, warning, cached_tokens, cost)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
@@ -71,3 +75,8 @@ def match_query(text: str) -> str:
         if stem:
             phrases.append('"' + stem.replace('"', '""') + '"' + ("*" if stem != word else ""))
     return " ".join(phrases)
+
+
+def history_pair(question: str, answer: str, status: str) -> tuple[Message, Message]:
+    """One answered turn as the models see it again: the question, then the answer."""
+    return Message("user", question), Message("assistant", as_history(answer, status))

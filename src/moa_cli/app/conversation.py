@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from moa_cli.app.requests import budget_for, prepare_run
+from moa_cli.app.requests import budget_for, history_bytes, prepare_run
 from moa_cli.app.turn import Builder, drive
 from moa_cli.engine import MoaRun
 from moa_cli.errors import StoreError, UsageError
@@ -63,18 +63,20 @@ class Conversation:
 
     # --- the session ----------------------------------------------------------------------------
 
-    def history(self) -> list[Message]:
-        """What the models see of the conversation so far: the stored, answered turns."""
-        return self.store.history(self.session.id) if self.store and self.session else []
+    def history(self, question: str) -> tuple[list[Message], int]:
+        """What the models may see of the conversation so far for ``question``: the stored, answered
+        turns, newest first as far as they could fit it; and how many older turns were not read."""
+        if self.store is None or self.session is None:
+            return [], 0
+        most = history_bytes(self.settings, question, self.budget)
+        if most is None:
+            return self.store.history(self.session.id), 0
+        return self.store.recent_history(self.session.id, most)
 
     def resume(self, session: SessionInfo) -> None:
         """Continue ``session``: its last answered turn is the one ``/retry`` asks again."""
         self.session = session
-        self.last_turn = None
-        questions = [m.content for m in self.history() if m.role == "user"]
-        if questions and self.store is not None:
-            same = [t.id for t in self.store.turns(session.id) if t.question == questions[-1]]
-            self.last_turn = (same[-1] if same else None, questions[-1])
+        self.last_turn = self.store.last_answered(session.id) if self.store is not None else None
 
     def new(self) -> None:
         """Start afresh; the new session is created with its first question."""
@@ -113,7 +115,9 @@ class Conversation:
         (``git diff | moa ask "Write a commit message"``).
         """
         self._check_session()
-        run, dropped = prepare_run(self.settings, self.provider, question, self.history(), self.budget)
+        history, unread = self.history(question)
+        run, dropped = prepare_run(self.settings, self.provider, question, history, self.budget)
+        dropped += unread
         recorder = self._recorder(question, title)
         self.last_turn = (recorder.turn_id or None, question)
         return Turn(run, dropped, recorder)

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from moa_cli.budget import Budget
-from moa_cli.context import fit_history, fit_history_to_rate_limit, question_room
+from moa_cli.context import estimate_tokens, fit_history, fit_history_to_rate_limit, question_room
 from moa_cli.engine import MoaRun
+from moa_cli.errors import UsageError
 from moa_cli.providers.base import ChatStreamer
 from moa_cli.request import Message, MoaRequest
 from moa_cli.settings import Settings
@@ -45,6 +46,25 @@ def build_request(
         kept, more = fit_history_to_rate_limit(replace(request, history=kept), limit)
         dropped += more
     return (replace(request, history=kept) if dropped else request), dropped
+
+
+def history_bytes(settings: Settings, question: str, budget: Budget | None = None) -> int | None:
+    """The most UTF-8 bytes of history that could fit ``question``'s request; None when the question
+    alone does not fit (:func:`build_request` says why).
+
+    A token of moa's estimate stands for at most 3 bytes, so a history longer than 3 bytes per
+    token of room cannot fit: older turns need not even be read (the exact fit is build_request's).
+    """
+    given = {name: getattr(settings, name) for name in _FROM_SETTINGS}
+    question_tokens = estimate_tokens(question)
+    try:
+        room = question_room(MoaRequest(question=question, **given), settings.context_window) - question_tokens
+    except UsageError:
+        return None
+    models = [spec.model for spec in (*settings.references, settings.aggregator)]
+    if budget is not None and (limit := budget.smallest_limit(models)) is not None:
+        room = min(room, limit // 2 - question_tokens)
+    return 3 * max(room, 0)
 
 
 def prepare_run(

@@ -23,6 +23,7 @@ class GroqProvider(SdkProvider):
     """
 
     requests_period = 86400.0  # Groq's x-ratelimit-*-requests count requests per day
+    chat_path = "/openai/v1/chat/completions"  # the SDK's base URL is the server's root
 
     def __init__(
         self, config: ProviderConfig, *, api_key: str | None, timeout: float, retry: RetryPolicy = RetryPolicy()

@@ -6,6 +6,7 @@ The SDK is imported here only, so ``moa`` pays its import cost only when a model
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import openai
@@ -23,6 +24,9 @@ from moa_cli.providers.sdk import RetryPolicy, SdkProvider, client_timeout
 
 class OpenAICompatProvider(SdkProvider):
     """Streams from ``config.base_url``; usage comes in a last chunk asked for with ``include_usage``."""
+
+    post_options = MappingProxyType({"security": {"bearer_auth": True}})
+    """As the SDK's ``create``: the API key as a bearer token (not the admin key)."""
 
     def __init__(
         self, config: ProviderConfig, *, api_key: str | None, timeout: float, retry: RetryPolicy = RetryPolicy()
@@ -43,7 +47,7 @@ class OpenAICompatProvider(SdkProvider):
             where=config.base_url or config.name,
             retry=retry,
             max_tokens_field=config.max_tokens_field,
-            transport_error=transport.HTTPError,
+            transport=transport,
             max_concurrency=config.max_concurrency,
             local=config.key_env is None,
         )
