@@ -72,3 +72,31 @@ def screen(output: bytes, rows: int = 24, columns: int = 100) -> list[str]:
     shown = pyte.Screen(columns, rows)
     pyte.ByteStream(shown).feed(output)
     return [line.rstrip() for line in shown.display]
+
+
+def rewrap(shown: pyte.Screen, columns: int, *, keep_cursor_row: bool) -> pyte.Screen:
+    """What a terminal that rewraps its lines shows once ``columns`` wide: each row rewrapped, and
+    the cursor either kept on its row, rows that no longer fit above it pushed off the top (tmux), or
+    moved down with its line (rows pushed off the top only once the screen is full).
+
+    (pyte itself cuts lines on a resize, as xterm does.)
+    """
+    rows = [line.rstrip() for line in shown.display]
+    x, y = shown.cursor.x, shown.cursor.y
+    cursor_line = _wrapped(rows[y].ljust(x), columns)
+    cursor_row = min(x // columns, len(cursor_line) - 1)
+    above = [part for line in rows[:y] for part in _wrapped(line, columns)] + cursor_line[:cursor_row]
+    below = cursor_line[cursor_row:] + [part for line in rows[y + 1 :] for part in _wrapped(line, columns)]
+    kept_above = len(above) if not keep_cursor_row else y
+    kept_above = min(kept_above, shown.lines - 1)
+    kept = (above[len(above) - kept_above :] if kept_above else []) + below
+    result = pyte.Screen(columns, shown.lines)
+    stream = pyte.Stream(result)
+    for row, text in enumerate(kept[: shown.lines]):
+        stream.feed(f"\x1b[{row + 1};1H{text}")
+    stream.feed(f"\x1b[{kept_above + 1};{x - cursor_row * columns + 1}H")
+    return result
+
+
+def _wrapped(line: str, columns: int) -> list[str]:
+    return [line[i : i + columns] for i in range(0, len(line), columns)] or [""]

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
+import select
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pyte
 import pytest
 from groq_server import Behavior, GroqServer
-from screen import Pty, screen
+from screen import Pty, rewrap, screen
 
 from moa_cli.events import Agent, AgentDone, AgentResult, AgentStarted, MoaResult
 from moa_cli.ui import progress
@@ -44,6 +48,28 @@ def test_a_slow_reference_shows_in_a_status_line_on_a_terminal_while_stdout_is_p
     assert lines[1].startswith("moa: ref/slow done (")  # over the status line, which left nothing behind
     assert lines[2:4] == ["moa: aggregating with agg/x", lines[3]] and lines[3].startswith("moa: 2/2 references")
     assert len(lines) == 4 and not any("running" in line for line in lines)
+
+
+def test_a_narrower_terminal_that_rewraps_the_status_line_keeps_no_piece_of_it(
+    slow_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    term = Pty(ASK, {**moa_env, "TERM": "xterm-256color"}, on_pty=("stderr",))
+    term.read_until(lambda out: b"moa: running: ref/slow" in out)
+    term.proc.send_signal(signal.SIGSTOP)  # all it drew is on the screen before the window changes
+    while select.select([term.master], [], [], 0.2)[0]:
+        term.output += os.read(term.master, 65536)
+    shown = pyte.Screen(100, 24)
+    pyte.ByteStream(shown).feed(term.output)
+    shown = rewrap(shown, 20, keep_cursor_row=False)  # "moa: running: ref/slow 1s · 0 tokens": two rows
+    drawn = len(term.output)
+    term.resize(24, 20)
+    term.proc.send_signal(signal.SIGCONT)
+    output, piped = term.finish()
+    assert term.proc.returncode == 0 and piped == b"Rayleigh scattering.\n"
+    pyte.ByteStream(shown).feed(output[drawn:])
+    text = "\n".join(line.rstrip() for line in shown.display)
+    assert "running" not in text.replace("\n", ""), text
+    assert "moa: ref/slow done" in text.replace("\n", ""), text
 
 
 def test_stderr_in_a_file_gets_plain_lines_and_no_terminal_codes(
