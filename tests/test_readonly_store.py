@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -74,15 +75,19 @@ def data(tmp_path: Path, groq_server: GroqServer, moa_env: dict[str, str]) -> It
         path.chmod(0o700)
 
 
-@pytest.fixture
-def no_bypass(data: Path) -> Iterator[tuple[str, ...]]:
-    """``chmod a-w`` on the data directory and its files, and the prefix under which that binds `moa`."""
+def _read_only(data: Path) -> tuple[str, ...]:
+    """``chmod a-w`` on the data directory and its files; the prefix under which that binds `moa`."""
     prefix = _no_bypass()
     if prefix is None:
         pytest.skip("root here, and setpriv cannot drop CAP_DAC_OVERRIDE: file modes would not bind moa")
     for path in (*data.iterdir(), data):
         path.chmod(path.stat().st_mode & ~0o222)
     return prefix
+
+
+@pytest.fixture
+def no_bypass(data: Path) -> tuple[str, ...]:
+    return _read_only(data)
 
 
 def _digest(directory: Path) -> dict[str, str]:
@@ -108,6 +113,19 @@ def test_a_database_moa_cannot_write_is_listed_shown_searched_and_exported_as_it
         proc = _run(no_bypass, args, moa_env)
         assert proc.returncode == 0 and b"Traceback" not in proc.stderr, (args, proc.stderr)
     assert _digest(data) == before
+
+
+def test_a_database_that_needs_upgrading_and_cannot_be_written_says_so_in_one_line(
+    data: Path, moa_env: dict[str, str]
+) -> None:
+    with sqlite3.connect(data / "moa.db") as db:  # as a moa from before m007 left it
+        db.execute("DELETE FROM _migrations WHERE name = 'm007_session_title'")
+    proc = _run(_read_only(data), ["sessions"], moa_env)
+    assert (proc.returncode, proc.stdout) == (1, b"")
+    assert proc.stderr.decode() == (
+        f"moa: error: cannot open session database {data / 'moa.db'}: it needs upgrading (m007_session_title), "
+        f"and its directory {data} is not writable\n"
+    )
 
 
 @pytest.mark.parametrize(
