@@ -23,10 +23,13 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from conftest import run_moa
 from groq_server import Behavior, GroqServer
 
+from moa_cli.events import Agent, AgentResult, MoaResult
+from moa_cli.store import Store
+
 REFS = ["-m", "ref/a", "-a", "agg/x"]
+QUESTION, ANSWER = "Why is the sky blue?", "Rayleigh scattering makes the sky blue."
 DROPPED = "-dac_override,-dac_read_search"
 RO_MOUNT = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
 
@@ -64,11 +67,12 @@ def _run(prefix: tuple[str, ...], args: list[str], env: dict[str, str]) -> subpr
 
 
 @pytest.fixture
-def data(tmp_path: Path, groq_server: GroqServer, moa_env: dict[str, str]) -> Iterator[Path]:
-    """The data directory after one real `moa ask`, the session named ``kept``."""
-    groq_server.set("agg/x", Behavior(text="Rayleigh scattering makes the sky blue."))
-    proc = run_moa(["ask", "-q", *REFS, "--session", "kept", "Why is the sky blue?"], moa_env)
-    assert proc.returncode == 0, proc.stderr
+def data(tmp_path: Path, moa_env: dict[str, str]) -> Iterator[Path]:
+    """The data directory with one answered turn in the session named ``kept`` (stored as `moa ask` does)."""
+    with Store.open(env=moa_env) as store:
+        turn = store.begin_turn(store.create_session("kept").id, QUESTION, {"references": ["ref/a"]})
+        aggregator = AgentResult(Agent("aggregator", 1, 0, "agg/x"), [ANSWER], status="done", finished_at=1.0)
+        store.finish_turn(turn, MoaResult(QUESTION, [], aggregator, "complete", finished_at=1.0))
     directory = tmp_path / "data" / "moa"
     yield directory
     for path in (directory, *directory.iterdir()):
@@ -109,7 +113,7 @@ def test_a_database_moa_cannot_write_is_listed_shown_searched_and_exported_as_it
     export = _run(no_bypass, ["sessions", "export", "kept", "--format", "json"], moa_env)
     assert export.returncode == 0, export.stderr
     assert json.loads(export.stdout)["turns"][0]["answer"] == "Rayleigh scattering makes the sky blue."
-    for args in (["--help"], ["models"], ["sessions", "path"]):
+    for args in (["--help"], ["models"]):
         proc = _run(no_bypass, args, moa_env)
         assert proc.returncode == 0 and b"Traceback" not in proc.stderr, (args, proc.stderr)
     assert _digest(data) == before
