@@ -455,13 +455,19 @@ def test_a_full_disk_fails_the_write_and_keeps_earlier_turns(store: Store, path:
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a user that permissions apply to")
-def test_a_read_only_data_directory_raises_store_error_and_keeps_the_data(tmp_path: Path, path: Path) -> None:
+def test_a_read_only_data_directory_is_read_but_never_written(tmp_path: Path, path: Path) -> None:
     with Store.open(path) as store:
         ask(store, store.create_session("kept").id, "q", "a")
     tmp_path.chmod(0o500)
+    why = f"its directory {tmp_path} is not writable"
     try:
-        with pytest.raises(StoreError, match=rf"^cannot open session database {re.escape(str(path))}: "):
+        with pytest.raises(StoreError, match=rf"^cannot write session database {re.escape(str(path))}: {why}$"):
             Store.open(path)
+        with Store.open(path, write=False) as store:
+            assert store.read_only == why
+            assert store.find_session("kept").turns == 1  # type: ignore[union-attr]
+            with pytest.raises(StoreError, match=rf"^cannot write session database .*: {why}$"):
+                store.create_session()
         with pytest.raises(StoreError, match="Permission denied"):
             Store.open(tmp_path / "new" / "moa.db")
     finally:

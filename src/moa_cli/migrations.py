@@ -163,14 +163,9 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS
     Reads before it writes: a file that is not a database, or one with a migration this moa does
     not know (made by a newer moa), raises before anything is changed.
     """
-    applied = _applied(db)
-    unknown = sorted(applied - {m.__name__ for m in migrations})
-    if unknown:
-        raise StoreError(f"it was made by a newer moa (unknown migration {', '.join(unknown)}); upgrade moa-cli")
+    todo = pending(db, migrations)
     _use_wal(db)
-    for migration in migrations:
-        if migration.__name__ in applied:
-            continue
+    for migration in todo:
         with transaction(db):
             db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
             if migration.__name__ in _applied(db):  # another process got here first
@@ -180,6 +175,15 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS
                 "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
                 (migration.__name__, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
             )
+
+
+def pending(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[Migration]:
+    """The migrations ``db`` has not had yet; one this moa does not know (a newer moa's) raises."""
+    applied = _applied(db)
+    unknown = sorted(applied - {m.__name__ for m in migrations})
+    if unknown:
+        raise StoreError(f"it was made by a newer moa (unknown migration {', '.join(unknown)}); upgrade moa-cli")
+    return [m for m in migrations if m.__name__ not in applied]
 
 
 def _use_wal(db: sqlite3.Connection) -> None:

@@ -28,6 +28,7 @@ from moa_cli.migrations import migrate, transaction
 from moa_cli.paths import check_private, data_dir, private_dir, private_file
 from moa_cli.records import AgentRow, SearchHit, SessionInfo, TurnRecord
 from moa_cli.redact import scrub
+from moa_cli.store_readonly import COMPANIONS, connect_read_only, unwritable
 from moa_cli.store_rows import (
     ANSWERED,
     INSERT_AGENT,
@@ -60,38 +61,38 @@ FINAL_STATUSES = ("complete", "failed", "interrupted")
 class Store:
     """The session database; get one with :meth:`Store.open`, close it (or use ``with``)."""
 
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, db: sqlite3.Connection, path: Path, read_only: str | None = None) -> None:
         self._db = db
         self.path = path
+        self.read_only = read_only
+        """Why moa cannot write this database, when it was opened read-only; else None."""
 
     @classmethod
-    def open(cls, path: Path | None = None, env: Mapping[str, str] = os.environ) -> Store:
+    def open(cls, path: Path | None = None, env: Mapping[str, str] = os.environ, *, write: bool = True) -> Store:
         """Opens (creating if needed) and migrates the database; ``path`` defaults to ``data_dir(env)/moa.db``.
 
         Turns left ``running`` by a process that no longer exists are marked ``interrupted``. A
         directory or file another user owns or others can write is refused (see ``check_private``).
+        A database moa cannot write raises StoreError saying why, unless ``write`` is False (the
+        command only reads): then it is opened read-only, as it is, and writing raises.
         """
         path = Path(path) if path is not None else data_dir(env) / DB_NAME
-        db: sqlite3.Connection | None = None
         try:
-            private_dir(path.parent)
-            private_file(path)
-            for companion in ("-wal", "-shm"):
-                check_private(path.with_name(path.name + companion))
-            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA foreign_keys = ON")
-            db.execute("PRAGMA synchronous = NORMAL")  # WAL: a crashed process loses nothing; no fsync per commit
-            check_daily(db)
-            migrate(db)
-            _recover_orphans(db)
+            for private in (path.parent, path, *(path.with_name(path.name + c) for c in COMPANIONS)):
+                check_private(private)
         except UnsafePathError as exc:
             raise StoreError(str(exc)) from None
+        why = unwritable(path)
+        if why is not None and write:
+            raise StoreError(f"cannot write session database {path}: {why}")
+        try:
+            db = _connect(path) if why is None else connect_read_only(path, why, BUSY_TIMEOUT)
         except (OSError, sqlite3.Error, StoreError) as exc:
-            if db is not None:
-                db.close()
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise StoreError(f"cannot open session database {path}: {reason}") from exc
-        return cls(db, path)
+        except UnsafePathError as exc:  # a directory made meanwhile by someone else
+            raise StoreError(str(exc)) from None
+        return cls(db, path, read_only=why)
 
     def close(self) -> None:
         with self._guard("close"):
@@ -350,8 +351,27 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only is not None:
+            raise StoreError(f"cannot write session database {self.path}: {self.read_only}")
         with self._guard("write"), transaction(self._db):
             yield self._db
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """The database at ``path``, created if missing, checked, migrated, orphaned turns recovered."""
+    private_dir(path.parent)
+    private_file(path)
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA synchronous = NORMAL")  # WAL: a crashed process loses nothing; no fsync per commit
+        check_daily(db)
+        migrate(db)
+        _recover_orphans(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 def _check_name(name: str) -> str:

@@ -173,7 +173,7 @@ def _dry_run(options: AskOptions, settings: Settings, question: str) -> int:
 
     history = []
     if options.picks_session:
-        with Store.open() as store:
+        with Store.open(write=False) as store:
             session = store.find_session(options.session) if options.session else store.last_session()
             history = store.history(session.id) if session else []
     request, _ = build_request(settings, question, history)

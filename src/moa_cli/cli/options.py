@@ -34,7 +34,7 @@ def complete_session(incomplete: str) -> list[str]:
     from moa_cli.store import Store
 
     try:
-        with Store.open() as store:
+        with Store.open(write=False) as store:
             sessions = store.list_sessions(limit=50)
     except MoaError:
         return []

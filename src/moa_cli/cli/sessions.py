@@ -29,11 +29,14 @@ LIMIT = typer.Option(20, "-n", "--limit", min=1, metavar="N", help="How many to 
 
 
 @contextmanager
-def _store() -> Iterator[Store]:
-    """The session store, closed however the command ends (its errors are ``main``'s to report)."""
+def _store(*, write: bool = False) -> Iterator[Store]:
+    """The session store, closed however the command ends (its errors are ``main``'s to report).
+
+    Read-only when moa cannot write it (a backup, a read-only ``MOA_HOME``), unless ``write``.
+    """
     from moa_cli.store import Store
 
-    with Store.open() as store:
+    with Store.open(write=write) as store:
         yield store
 
 
@@ -119,7 +122,7 @@ def rename(
     name: str = typer.Argument(..., metavar="NAME", help="The new name: --session NAME resumes it."),
 ) -> None:
     """Name a session (its title in lists; 'moa ask --session NAME' continues it)."""
-    with _store() as store:
+    with _store(write=True) as store:
         info = _session_or_exit(store, session)
         store.rename_session(info.id, name)
         sys.stderr.write(f"moa: session {info.id} is now named {name!r}\n")
@@ -158,7 +161,7 @@ def export(
 @app.command()
 def rm(session: str = typer.Argument(..., metavar="ID_OR_NAME")) -> None:
     """Delete a session and its turns."""
-    with _store() as store:
+    with _store(write=True) as store:
         info = _session_or_exit(store, session)
         store.delete_session(info.id)
         sys.stderr.write(f"moa: deleted session {info.id} ({info.turns} turns)\n")

@@ -87,5 +87,6 @@ class JsonRenderer:
         self.progress.handle(event)
 
     def close(self, result: MoaResult) -> None:
+        self.progress.stop()
         self.out.write(json_text(result_dict(result)) + "\n")
         self.out.flush()

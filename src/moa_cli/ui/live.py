@@ -31,6 +31,7 @@ from moa_cli.events import (
 from moa_cli.ui.format import agent_stats, best_reference, fallback_note, run_stats
 from moa_cli.ui.markdown_stream import MarkdownStream
 from moa_cli.ui.panels import PanelGrid, ReferencePanel
+from moa_cli.ui.reflow import erase_rewrapped
 from moa_cli.ui.sanitize import strip_controls
 
 
@@ -64,6 +65,7 @@ class LiveRenderer:
             redirect_stdout=False,
             redirect_stderr=False,
         )
+        erase_rewrapped(self.live, console)  # a narrower window must not leave old panels behind
         self.live.start()
 
     def _renderable(self) -> RenderableType:
@@ -85,7 +87,7 @@ class LiveRenderer:
             if event.agent.role == "aggregator":
                 self.answer.feed(event.text)
                 if "\n" in event.text and (block := self.answer.take_finished()) is not None:
-                    self.console.print(block)
+                    self._print(block)
             return
         if isinstance(event, ReasoningDelta):
             if event.agent.role == "aggregator":
@@ -98,7 +100,7 @@ class LiveRenderer:
         elif isinstance(event, AgentWaiting):
             self._waiting(event)
         elif isinstance(event, AgentTrimmed):
-            self.console.print(Text(strip_controls(event.note), style="yellow"))
+            self._print(Text(strip_controls(event.note), style="yellow"))
         elif isinstance(event, AgentRetrying) and event.agent in self.panels:
             self.panels[event.agent].note = strip_controls(f"{event.reason}\nretrying in {event.wait:.2g}s")
         elif isinstance(event, AgentQueued) and event.agent in self.panels:
@@ -152,7 +154,13 @@ class LiveRenderer:
             lines.append(line)
         lines.append(Text())
         # One print: each print under Live also redraws the live region.
-        self.console.print(Text("\n").join(lines))
+        self._print(Text("\n").join(lines))
+
+    def _print(self, renderable: RenderableType) -> None:
+        """Prints above the live region. Live's lock is held: Rich draws a print outside it, and a
+        refresh between this print's cursor move and its drawing would leave old panels behind."""
+        with self.live._lock:
+            self.console.print(renderable)
 
     def close(self, result: MoaResult) -> None:
         self.live.stop()

@@ -34,8 +34,7 @@ class PlainRenderer:
             self._last = event.text
         elif isinstance(event, ReasoningDelta):
             if self.show_reasoning and event.agent.role == "aggregator":
-                self.err.write(self._for_err(event.text))
-                self.err.flush()
+                self.progress.write(self._for_err(event.text))
         else:
             self.progress.handle(event)
 
@@ -52,7 +51,7 @@ class PlainRenderer:
             # On stderr, not stdout: stdout carries the aggregated answer only, so a script that
             # saves it (`moa ask q > answer.md`) never takes one model's unreviewed answer for the
             # mixture's. Exit status 1 says it failed; a person still reads the answer on stderr.
-            self.err.write(f"moa: {fallback_note(best, result)}; all answers: moa sessions show --refs\n")
-            self.err.write(self._for_err(best.text.rstrip("\n")) + "\n")
-            self.err.flush()
+            self.progress.stop()
+            self.progress.write(f"moa: {fallback_note(best, result)}; all answers: moa sessions show --refs\n")
+            self.progress.write(self._for_err(best.text.rstrip("\n")) + "\n")
         self.progress.close(result)
