@@ -22,12 +22,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from moa_cli.errors import StoreError, UnsafePathError
-from moa_cli.integrity import check_daily
-from moa_cli.liveness import alive, own_marker
-from moa_cli.migrations import migrate, transaction
-from moa_cli.paths import check_private, data_dir, private_dir, private_file
+from moa_cli.liveness import own_marker
+from moa_cli.migrations import transaction
+from moa_cli.paths import check_private, data_dir
 from moa_cli.records import AgentRow, SearchHit, SessionInfo, TurnRecord
 from moa_cli.redact import scrub
+from moa_cli.request import Message
+from moa_cli.store_connect import connect_writable
 from moa_cli.store_readonly import COMPANIONS, connect_read_only, unwritable
 from moa_cli.store_rows import (
     ANSWERED,
@@ -41,7 +42,6 @@ from moa_cli.store_rows import (
     session_of,
     title_of,
 )
-from moa_cli.request import Message
 
 if TYPE_CHECKING:
     from moa_cli.events import AgentResult, MoaResult
@@ -54,8 +54,6 @@ PREFIX_MIN = 4
 SNIPPET_MARKS = ("[", "]")
 """What :meth:`Store.search` puts around the matched words in a snippet."""
 FINAL_STATUSES = ("complete", "failed", "interrupted")
-
-
 
 
 class Store:
@@ -86,7 +84,7 @@ class Store:
         if why is not None and write:
             raise StoreError(f"cannot write session database {path}: {why}")
         try:
-            db = _connect(path) if why is None else connect_read_only(path, why, BUSY_TIMEOUT)
+            db = connect_writable(path, BUSY_TIMEOUT) if why is None else connect_read_only(path, why, BUSY_TIMEOUT)
         except (OSError, sqlite3.Error, StoreError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise StoreError(f"cannot open session database {path}: {reason}") from exc
@@ -357,23 +355,6 @@ class Store:
             yield self._db
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    """The database at ``path``, created if missing, checked, migrated, orphaned turns recovered."""
-    private_dir(path.parent)
-    private_file(path)
-    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
-    try:
-        db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA synchronous = NORMAL")  # WAL: a crashed process loses nothing; no fsync per commit
-        check_daily(db)
-        migrate(db)
-        _recover_orphans(db)
-    except BaseException:
-        db.close()
-        raise
-    return db
-
-
 def _check_name(name: str) -> str:
     name = name.strip()
     if not name:
@@ -385,19 +366,6 @@ def _refuse_taken(db: sqlite3.Connection, name: str, session_id: str | None = No
     """Raises if a session other than ``session_id`` has ``name``."""
     if db.execute("SELECT 1 FROM sessions WHERE name = ? AND id IS NOT ?", (name, session_id)).fetchone():
         raise StoreError(f"a session named {name!r} already exists")
-
-
-def _recover_orphans(db: sqlite3.Connection) -> None:
-    """Marks ``running`` turns whose process no longer exists as interrupted."""
-    rows = db.execute("SELECT id, pid, marker FROM turns WHERE status = 'running'").fetchall()
-    orphans = [(turn_id,) for turn_id, pid, marker in rows if not alive(pid, marker)]
-    if orphans:
-        with transaction(db):
-            db.executemany(
-                "UPDATE turns SET status = 'interrupted', error = coalesce(error, 'moa stopped before the turn "
-                "finished') WHERE id = ? AND status = 'running'",
-                orphans,
-            )
 
 
 def _new_id() -> str:
