@@ -96,6 +96,7 @@ class MoaRun:
             result.finished_at = self.clock()
             yield Finished(result)
         finally:
+            self.budget.flush()  # what the calls gave back and taught, for the other moa processes
             if result.status == "running":
                 result.status = "interrupted"
                 for agent_result in result.agents:
