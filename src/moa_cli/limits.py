@@ -178,6 +178,8 @@ class LimitsBook:
     """The file's identity when it was last read or written (None: never)."""
     _pending: list[tuple[str, Change]] = field(default_factory=list)
     """Changes in ``_memory`` not yet written, in order: applied again to a newer file."""
+    _json: dict[str, tuple[ModelLimits, Any]] = field(default_factory=dict)
+    """Each model's limits with their JSON as last read or written: only what changed is converted."""
 
     def get(self, model: str) -> ModelLimits:
         self._refresh()
@@ -228,16 +230,30 @@ class LimitsBook:
     def _read(self) -> dict[str, ModelLimits] | None:
         assert self.path is not None
         try:
-            models = json.loads(self.path.read_bytes())["models"]
-            return {str(k): ModelLimits.from_json(v) for k, v in models.items() if isinstance(v, Mapping)}
+            raw = json.loads(self.path.read_bytes())["models"]
+            models = {}
+            for model, value in raw.items():
+                if not isinstance(value, Mapping):
+                    continue
+                known = self._json.get(model)
+                if known is None or known[1] != value:
+                    known = self._json[model] = (ModelLimits.from_json(value), value)
+                models[str(model)] = known[0]
+            return models
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None
+
+    def _as_json(self, model: str, limits: ModelLimits) -> Any:
+        known = self._json.get(model)
+        if known is None or known[0] is not limits:
+            known = self._json[model] = (limits, limits.as_json())
+        return known[1]
 
     def _write(self) -> None:
         self._pending.clear()
         if self.path is None:
             return
-        data = {"version": 1, "models": {k: v.as_json() for k, v in sorted(self._memory.items())}}
+        data = {"version": 1, "models": {k: self._as_json(k, v) for k, v in sorted(self._memory.items())}}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(prefix=".limits-", dir=self.path.parent)
