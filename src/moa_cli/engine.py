@@ -38,14 +38,14 @@ from moa_cli.providers.base import ChatCall, ChatStreamer, Delta, Finish, Pace, 
 from moa_cli.request import MoaRequest, ModelSpec
 
 REFERENCE_READ_INTERVAL: Final = 0.01
-"""A reference stream, once caught up, pauses 10 ms before its next read. Nothing waits on a
-reference's single tokens (panels redraw every 125 ms; the aggregator needs whole answers), and
-at 1,000 tokens/s a wake-up per token costs twice the CPU. The last reference still running is
-read at full speed, so the aggregator never starts later for it."""
+"""A reference's stream is parsed at most once per 10 ms: all that arrived meanwhile in one pass
+(:func:`moa_cli.providers.sse.gathered`). Nothing waits on a reference's single tokens (panels
+redraw every 125 ms; the aggregator needs whole answers), and at 1,000 tokens/s a pass per token
+costs twice the CPU. Its bytes are read as they arrive all the same: its end is seen at once."""
 
 FINISHING_READ_INTERVAL: Final = 0.002
-"""Once one reference of a layer has answered, the others are likely near their end too: their
-pauses shrink to this, so the last bytes of a layer are read within 2 ms, not 10."""
+"""Once one reference of a layer has answered, the others' panels follow their last tokens more
+closely: their pauses shrink to this; the last one still running is parsed at once."""
 
 RETRY_WAIT_FLOOR: Final = 1.0
 """Once the others of a layer are done, a reference waiting to retry is kept only if its wait is
