@@ -1,4 +1,5 @@
-"""The recorder: each reference's answer stored as it ends, yet never between the last one and the aggregator's request."""
+"""Each reference's answer is stored as it ends, yet never between the last one and the aggregator's request:
+the engine hands on the end of a layer once the next stage's requests are out."""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
 """Stores a turn as it happens: the question before any request leaves, each reference's answer
-as it ends, the aggregator's answer so far every second, and everything again at the end.
-
-A reference's answer is written with the next event of the run, not on its own: the last ones of
-a layer are then written once the aggregator's request is out (its ``AgentStarted``), not between
-the last reference and that request.
+the moment it ends, the aggregator's answer so far every second, and everything again at the end.
+(The engine hands on the end of a layer once the next stage's requests are out: the last
+references' rows are written just after the aggregator's request leaves, not before.)
 
 The recorder is one more consumer of engine events, beside the front end.
 """
@@ -16,7 +14,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from moa_cli.errors import StoreError
-from moa_cli.events import AgentDone, AgentFailed, AgentResult, AgentStarted, Event, MoaResult, TextDelta
+from moa_cli.events import AgentDone, AgentFailed, AgentStarted, Event, MoaResult, TextDelta
 from moa_cli.settings import Settings, record
 from moa_cli.store import Store
 from moa_cli.ui.sanitize import strip_controls
@@ -54,8 +52,6 @@ class TurnRecorder:
         self.turn_id = 0
         self.partial = MoaResult(question)
         """The answer so far, checkpointed while it streams: its aggregator comes with ``AgentStarted``."""
-        self.held: list[AgentResult] = []
-        """References that have ended, to be written with the next event."""
         self._guard(self._begin, session_id, settings)
         self._last_save = time.monotonic()
 
@@ -64,12 +60,8 @@ class TurnRecorder:
 
     def handle(self, event: Event) -> None:
         if isinstance(event, AgentDone | AgentFailed) and event.result.agent.role == "reference":
-            self.held.append(event.result)
-            return
-        for result in self.held:
-            self._guard(self.store.save_agent, self.turn_id, result)
-        self.held.clear()
-        if isinstance(event, TextDelta) and event.agent.role == "aggregator":
+            self._guard(self.store.save_agent, self.turn_id, event.result)
+        elif isinstance(event, TextDelta) and event.agent.role == "aggregator":
             now = time.monotonic()
             if now - self._last_save >= self.every:
                 self._last_save = now
@@ -78,7 +70,6 @@ class TurnRecorder:
             self.partial.aggregator = event.result
 
     def close(self, result: MoaResult) -> None:
-        self.held.clear()  # every agent is written with the turn
         self._guard(self.store.finish_turn, self.turn_id, result)
 
     def _guard(self, write: Callable[..., None], *args: object) -> None:
