@@ -201,7 +201,7 @@ class LimitsBook:
         if self.path is None:
             self.update(model, change)
             return
-        self._refresh()
+        # No look at the file: if another process replaced it, the next read applies this again.
         self._memory[model] = change(self._memory.get(model, ModelLimits()))
         self._pending.append((model, change))
 
