@@ -91,3 +91,16 @@ async def test_closing_the_reader_stops_reading_the_network() -> None:
     await pieces.aclose()
     with pytest.raises(StopAsyncIteration):  # the reader task was stopped, and with it the network read
         await anext(source)
+
+
+async def test_a_cancelled_read_stays_cancelled_and_stops_the_network_read() -> None:
+    network = Network()
+    source = network.chunks()
+    reading = asyncio.ensure_future(anext(gathered(source, Pace(0.0))))
+    for _ in range(3):
+        await asyncio.sleep(0)  # let it reach its wait for the network
+    reading.cancel()  # Ctrl-C
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    with pytest.raises(StopAsyncIteration):
+        await anext(source)

@@ -100,8 +100,7 @@ async def gathered(chunks: AsyncIterator[bytes], pace: Pace) -> AsyncIterator[by
                 await pace.pause()
     finally:
         reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+        await asyncio.wait([reader])  # its own cancellation is not ours: a Ctrl-C meanwhile still stops us
 
 
 _OTHER_FIELDS = (b":", b"id:", b"retry:")
