@@ -94,6 +94,33 @@ def test_two_processes_share_one_budget_without_losing_a_reservation(tmp_path: P
     assert LimitsBook(path).get("m").tokens.remaining == 9800  # type: ignore[union-attr]
 
 
+def _give(amount: float):
+    return lambda k: replace(k, tokens=k.tokens.give(amount, now=k.tokens.at))  # type: ignore[union-attr]
+
+
+def test_a_change_held_for_later_counts_here_at_once_and_is_shared_on_flush(tmp_path: Path):
+    path = tmp_path / "limits.json"
+    book = LimitsBook(path)
+    book.update("m", lambda k: ModelLimits(tokens=Window(10_000, 1_000.0, 0.0, 0.0)))
+    book.update_later("m", _give(500))
+    assert book.get("m").tokens.remaining == 1_500  # type: ignore[union-attr]
+    assert LimitsBook(path).get("m").tokens.remaining == 1_000  # type: ignore[union-attr]
+    book.flush()
+    assert LimitsBook(path).get("m").tokens.remaining == 1_500  # type: ignore[union-attr]
+
+
+def test_a_held_change_lands_on_what_another_process_wrote_meanwhile(tmp_path: Path):
+    path = tmp_path / "limits.json"
+    mine, other = LimitsBook(path), LimitsBook(path)
+    mine.update("m", lambda k: ModelLimits(tokens=Window(10_000, 1_000.0, 0.0, 0.0)))
+    mine.update_later("m", _give(500))
+    other.update("m", lambda k: replace(k, tokens=k.tokens.take(300, now=0.0)))  # type: ignore[union-attr]
+    assert mine.get("m").tokens.remaining == 1_200  # type: ignore[union-attr]
+    mine.update("n", lambda k: ModelLimits(token_ratio=0.5))  # writes the held change with its own
+    assert LimitsBook(path).get("m").tokens.remaining == 1_200  # type: ignore[union-attr]
+    assert LimitsBook(path).get("n").token_ratio == 0.5
+
+
 def test_config_declares_limits_effort_and_price_per_model(tmp_path: Path):
     path = tmp_path / "config.toml"
     path.write_text(

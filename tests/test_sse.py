@@ -1,10 +1,15 @@
-"""The server-sent-events reader: events split anywhere across reads, CRLF, named events."""
+"""The server-sent-events reader: events split anywhere across reads, CRLF, named events; and the
+paced reader that hands on what arrived in one piece."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
-from moa_cli.providers.sse import sse_batches
+import pytest
+
+from moa_cli.providers.base import Pace
+from moa_cli.providers.sse import gathered, sse_batches
 
 
 async def read(*chunks: bytes) -> list[tuple[str | None, bytes]]:
@@ -36,3 +41,66 @@ async def test_events_completed_by_one_read_come_as_one_batch() -> None:
 
 async def test_an_event_without_its_blank_line_still_arrives_at_the_end() -> None:
     assert await read(b"data: last") == [(None, b"last")]
+
+
+class Network:
+    """Chunks handed to the reader when the test says, as a socket would deliver them."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | Exception | None] = asyncio.Queue()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while (item := await self.queue.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    def send(self, *items: bytes | Exception | None) -> None:
+        for item in items:
+            self.queue.put_nowait(item)
+
+
+async def test_what_arrives_during_a_pause_is_handed_on_in_one_piece() -> None:
+    network = Network()
+    pieces = gathered(network.chunks(), Pace(30.0))
+    network.send(b"a")
+    assert await anext(pieces) == b"a"
+    network.send(b"b", b"c", b"d", None)  # three HTTP chunks while it pauses, then the end
+    assert await asyncio.wait_for(anext(pieces), 1.0) == b"bcd"  # the end cut the 30 s pause short
+    with pytest.raises(StopAsyncIteration):
+        await anext(pieces)
+
+
+async def test_a_broken_stream_hands_on_what_arrived_before_its_error() -> None:
+    network = Network()
+    pieces = gathered(network.chunks(), Pace(30.0))
+    network.send(b"a")
+    assert await anext(pieces) == b"a"
+    network.send(b"b", ConnectionResetError("gone"))
+    assert await asyncio.wait_for(anext(pieces), 1.0) == b"b"
+    with pytest.raises(ConnectionResetError):
+        await anext(pieces)
+
+
+async def test_closing_the_reader_stops_reading_the_network() -> None:
+    network = Network()
+    source = network.chunks()
+    pieces = gathered(source, Pace(0.0))
+    network.send(b"a")
+    assert await anext(pieces) == b"a"
+    await pieces.aclose()
+    with pytest.raises(StopAsyncIteration):  # the reader task was stopped, and with it the network read
+        await anext(source)
+
+
+async def test_a_cancelled_read_stays_cancelled_and_stops_the_network_read() -> None:
+    network = Network()
+    source = network.chunks()
+    reading = asyncio.ensure_future(anext(gathered(source, Pace(0.0))))
+    for _ in range(3):
+        await asyncio.sleep(0)  # let it reach its wait for the network
+    reading.cancel()  # Ctrl-C
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    with pytest.raises(StopAsyncIteration):
+        await anext(source)

@@ -6,7 +6,9 @@ carries (the aggregator's) are shortened evenly, and one line says what was cut.
 fits the limit but not what is left of the current minute waits exactly until enough frees,
 counting down; a daily limit that will not free within :data:`MAX_WAIT` fails at once, saying
 when it resets. What each request may use is written to the shared :class:`LimitsBook` before it
-leaves, so a second moa process waits its turn instead of collecting a 429.
+leaves, so a second moa process waits its turn instead of collecting a 429; what a request gave
+back or its headers taught is written later (with the next reservation, or :meth:`Budget.flush`
+at the end of a run), never between the last reference and the aggregator's request.
 
 Token counts are moa's cautious estimates (:func:`estimate_tokens`), scaled by how the model's
 own counts compared with them before (``token_ratio``).
@@ -279,7 +281,8 @@ class Budget:
                 return
             if key[0] in self._sent:
                 self._sent[key[0]] = (self._sent[key[0]][0], True)
-            self.book.update(call.model, lambda known: observe_headers(known, headers, requests_period, self.clock()))
+            at = self.clock()
+            self.book.update_later(call.model, lambda known: observe_headers(known, headers, requests_period, at))
 
         watched = replace(call, on_headers=observe)
         key.append(id(watched))
@@ -304,7 +307,12 @@ class Budget:
             tokens = known.tokens.give(unused, at) if known.tokens and unused else known.tokens
             return replace(known, tokens=tokens, token_ratio=ratio or known.token_ratio)
 
-        self.book.update(call.model, change)
+        # Nothing waits on this being shared at once: the next reservation writes it, or flush().
+        self.book.update_later(call.model, change)
+
+    def flush(self) -> None:
+        """Share what :meth:`settle` and the headers taught this process with the others."""
+        self.book.flush()
 
 
 def _with_declared(known: ModelLimits, declared: ModelConfig, at: float) -> ModelLimits:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Final
@@ -38,14 +39,14 @@ from moa_cli.providers.base import ChatCall, ChatStreamer, Delta, Finish, Pace, 
 from moa_cli.request import MoaRequest, ModelSpec
 
 REFERENCE_READ_INTERVAL: Final = 0.01
-"""A reference stream, once caught up, pauses 10 ms before its next read. Nothing waits on a
-reference's single tokens (panels redraw every 125 ms; the aggregator needs whole answers), and
-at 1,000 tokens/s a wake-up per token costs twice the CPU. The last reference still running is
-read at full speed, so the aggregator never starts later for it."""
+"""A reference's stream is parsed at most once per 10 ms: all that arrived meanwhile in one pass
+(:func:`moa_cli.providers.sse.gathered`). Nothing waits on a reference's single tokens (panels
+redraw every 125 ms; the aggregator needs whole answers), and at 1,000 tokens/s a pass per token
+costs twice the CPU. Its bytes are read as they arrive all the same: its end is seen at once."""
 
 FINISHING_READ_INTERVAL: Final = 0.002
-"""Once one reference of a layer has answered, the others are likely near their end too: their
-pauses shrink to this, so the last bytes of a layer are read within 2 ms, not 10."""
+"""Once one reference of a layer has answered, the others' panels follow their last tokens more
+closely: their pauses shrink to this; the last one still running is parsed at once."""
 
 RETRY_WAIT_FLOOR: Final = 1.0
 """Once the others of a layer are done, a reference waiting to retry is kept only if its wait is
@@ -73,6 +74,8 @@ class MoaRun:
         """Fits and paces every call to its model's rate limits (shared by this user's moa processes)."""
         self.result = MoaResult(question=request.question)
         self.seed_base = random.randrange(1, 2**31 - 64)
+        self._held: list[Event] = []
+        """The end of the last layer, yielded once the next stage's requests are out (see ``_layer``)."""
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._events()
@@ -85,17 +88,25 @@ class MoaRun:
             for layer in range(1, request.layers + 1):
                 results: list[AgentResult] = []
                 async for event in self._layer(layer, answers, results):
+                    for held in self._release():
+                        yield held
                     yield event
                 answers = [r.text for r in results if r.ok]
                 if not answers:
                     result.status, result.error = "failed", all_failed_message(results)
                     break
             else:
+                # The aggregator's first event comes once its request is out (or it waits, or failed).
                 async for event in self._aggregate(answers):
+                    for held in self._release():
+                        yield held
                     yield event
+            for held in self._release():
+                yield held
             result.finished_at = self.clock()
             yield Finished(result)
         finally:
+            self.budget.flush()  # what the calls gave back and taught, for the other moa processes
             if result.status == "running":
                 result.status = "interrupted"
                 for agent_result in result.agents:
@@ -131,9 +142,17 @@ class MoaRun:
         majority = len(tasks) // 2 + 1
         retry_at: dict[Agent, float] = {}  # when each reference waiting to retry will send again
         others_done = layer_start
+        backlog: deque[object] = deque()
+        """Everything the streams have put on the queue by now: one pass of the event loop."""
+        ends = 0  # how many references end in ``backlog``
         try:
             while running:
-                item = await queue.get()
+                if not backlog:
+                    backlog.append(await queue.get())
+                    while not queue.empty():
+                        backlog.append(queue.get_nowait())
+                    ends = sum(isinstance(x, AgentDone | AgentFailed) for x in backlog)
+                item = backlog.popleft()
                 if item is _DEADLINE:
                     break
                 if isinstance(item, AgentRetrying):
@@ -145,6 +164,7 @@ class MoaRun:
                 if isinstance(item, AgentDone | AgentFailed):
                     others_done = loop.time()
                     running -= 1
+                    ends -= 1
                     answered += isinstance(item, AgentDone)
                     if running == 1 or (answered == 1 and isinstance(item, AgentDone)):
                         # The aggregator now waits on these: the last one is read at full speed.
@@ -158,6 +178,11 @@ class MoaRun:
                     if request.straggler_factor > 0 and running and just_answered and answered == majority:
                         cutoff = layer_start + request.straggler_factor * (loop.time() - layer_start)
                         timers.append(loop.call_at(cutoff, queue.put_nowait, _DEADLINE))
+                if self._held or running <= ends:
+                    # This pass ends the layer: what is left of it waits until the next stage's
+                    # requests are out (the recorder's rows, the renderers' lines come after them).
+                    self._held.append(item)  # type: ignore[arg-type]
+                    continue
                 yield item  # type: ignore[misc]
                 if answered and running and len(retry_at) == running:  # only retries are left
                     for task, agent_result in tasks.items():
@@ -175,9 +200,8 @@ class MoaRun:
                 task.cancel()
             await asyncio.gather(*(t for t, _ in late), return_exceptions=True)
             while not queue.empty():
-                item = queue.get_nowait()
-                if item is not _DEADLINE:
-                    yield item  # type: ignore[misc]
+                backlog.append(queue.get_nowait())
+            self._held.extend(x for x in backlog if x is not _DEADLINE)  # type: ignore[misc]
             now = loop.time()
             for _, agent_result in late:
                 timed_out = request.ref_timeout is not None and now - layer_start >= request.ref_timeout
@@ -190,7 +214,7 @@ class MoaRun:
                 )
                 agent_result.error_kind = agent_result.status
                 agent_result.finished_at = self.clock()
-                yield AgentFailed(agent_result)
+                self._held.append(AgentFailed(agent_result))
         finally:
             for timer in timers:
                 timer.cancel()
@@ -199,6 +223,10 @@ class MoaRun:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+
+    def _release(self) -> list[Event]:
+        held, self._held = self._held, []
+        return held
 
     def _left_out(self, agent_result: AgentResult, why: str) -> AgentFailed:
         """``agent_result`` dropped from its layer, ``why`` saying so."""

@@ -19,7 +19,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +99,12 @@ class ModelLimits:
     """Digests of the messages of the last request sent: what the server may have cached."""
 
     def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["prefix"] = list(self.prefix)
-        return {k: v for k, v in data.items() if v not in (None, [])}
+        data: dict[str, Any] = {name: _window_json(w) for name in ("tokens", "requests", "rpm") if (w := getattr(self, name))}
+        if self.token_ratio is not None:
+            data["token_ratio"] = self.token_ratio
+        if self.prefix:
+            data["prefix"] = list(self.prefix)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ModelLimits:
@@ -117,6 +120,10 @@ class ModelLimits:
             token_ratio=float(ratio) if isinstance(ratio, int | float) else None,
             prefix=tuple(str(p) for p in data.get("prefix") or ()),
         )
+
+
+def _window_json(window: Window) -> dict[str, float]:
+    return {"limit": window.limit, "remaining": window.remaining, "at": window.at, "rate": window.rate}
 
 
 def observe_headers(known: ModelLimits, headers: Mapping[str, str], requests_period: float, now: float) -> ModelLimits:
@@ -150,55 +157,113 @@ def _number(value: str | None) -> float | None:
         return None
 
 
+Change = Callable[[ModelLimits], ModelLimits]
+
+
 @dataclass
 class LimitsBook:
     """``limits.json``: every model's :class:`ModelLimits`, shared by all moa processes.
 
-    Reads need no lock (the file is replaced whole); every change is a read-modify-write under
-    an exclusive ``fcntl`` lock. A file that cannot be read or written never stops a run: the
-    book then lives in memory only.
+    Reads need no lock (the file is replaced whole) and parse the file only when another process
+    has replaced it since; every write is a read-modify-write under an exclusive ``fcntl`` lock.
+    :meth:`update` writes before it returns (a reservation must be there before its request
+    leaves); :meth:`update_later` holds in this process what need not be shared at once (tokens
+    given back, headers learned), written with the next update or :meth:`flush`. A file that
+    cannot be read or written never stops a run: the book then lives in memory only.
     """
 
     path: Path | None
     _memory: dict[str, ModelLimits] = field(default_factory=dict)
+    _seen: tuple[int, ...] | None = None
+    """The file's identity when it was last read or written (None: never)."""
+    _pending: list[tuple[str, Change]] = field(default_factory=list)
+    """Changes in ``_memory`` not yet written, in order: applied again to a newer file."""
+    _json: dict[str, tuple[ModelLimits, Any]] = field(default_factory=dict)
+    """Each model's limits with their JSON as last read or written: only what changed is converted."""
 
     def get(self, model: str) -> ModelLimits:
-        return self._read().get(model, ModelLimits())
+        self._refresh()
+        return self._memory.get(model, ModelLimits())
 
-    def update(self, model: str, change: Callable[[ModelLimits], ModelLimits]) -> ModelLimits:
-        """Apply ``change`` to ``model``'s limits atomically; return the new limits."""
+    def update(self, model: str, change: Change) -> ModelLimits:
+        """Apply ``change`` to ``model``'s limits and write it (with any held change) atomically."""
         with self._locked():
-            models = self._read()
-            models[model] = updated = change(models.get(model, ModelLimits()))
-            self._write(models)
+            self._refresh(force=True)
+            self._memory[model] = updated = change(self._memory.get(model, ModelLimits()))
+            self._write()
         return updated
 
-    def _read(self) -> dict[str, ModelLimits]:
-        if self.path is None:
-            return dict(self._memory)
-        try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-            models = raw["models"]
-            return {str(k): ModelLimits.from_json(v) for k, v in models.items() if isinstance(v, Mapping)}
-        except FileNotFoundError:
-            return dict(self._memory)
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return dict(self._memory)  # a damaged file is rewritten on the next change
+    def update_later(self, model: str, change: Change) -> None:
+        """Apply ``change`` now in this process; write it with the next :meth:`update` or :meth:`flush`.
 
-    def _write(self, models: dict[str, ModelLimits]) -> None:
-        self._memory = dict(models)
+        ``change`` may be applied again, to what another process wrote meanwhile: it must be pure.
+        """
+        if self.path is None:
+            self.update(model, change)
+            return
+        # No look at the file: if another process replaced it, the next read applies this again.
+        self._memory[model] = change(self._memory.get(model, ModelLimits()))
+        self._pending.append((model, change))
+
+    def flush(self) -> None:
+        """Write the changes :meth:`update_later` held."""
+        if self._pending:
+            with self._locked():
+                self._refresh(force=True)
+                self._write()
+
+    def _refresh(self, force: bool = False) -> None:
+        """Read the file again if another process replaced it (or ``force``), the held changes on top."""
         if self.path is None:
             return
-        data = {"version": 1, "models": {k: v.as_json() for k, v in sorted(models.items())}}
+        seen = _identity(self.path)
+        if seen is None or (seen == self._seen and not force):
+            return  # no file yet (or none to be had): what this process knows stands
+        models = self._read()
+        if models is None:
+            self._seen = seen  # damaged: rewritten on the next change
+            return
+        for model, change in self._pending:
+            models[model] = change(models.get(model, ModelLimits()))
+        self._memory, self._seen = models, seen
+
+    def _read(self) -> dict[str, ModelLimits] | None:
+        assert self.path is not None
+        try:
+            raw = json.loads(self.path.read_bytes())["models"]
+            models = {}
+            for model, value in raw.items():
+                if not isinstance(value, Mapping):
+                    continue
+                known = self._json.get(model)
+                if known is None or known[1] != value:
+                    known = self._json[model] = (ModelLimits.from_json(value), value)
+                models[str(model)] = known[0]
+            return models
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return None
+
+    def _as_json(self, model: str, limits: ModelLimits) -> Any:
+        known = self._json.get(model)
+        if known is None or known[0] is not limits:
+            known = self._json[model] = (limits, limits.as_json())
+        return known[1]
+
+    def _write(self) -> None:
+        self._pending.clear()
+        if self.path is None:
+            return
+        data = {"version": 1, "models": {k: self._as_json(k, v) for k, v in sorted(self._memory.items())}}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(prefix=".limits-", dir=self.path.parent)
             with os.fdopen(fd, "w", encoding="utf-8") as out:  # mkstemp makes it 0600
-                json.dump(data, out, indent=1)
+                out.write(json.dumps(data, separators=(",", ":")))  # C-speed: no indent
             os.replace(tmp, self.path)
         except OSError:
             with contextlib.suppress(OSError, UnboundLocalError):
                 os.unlink(tmp)
+        self._seen = _identity(self.path)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -216,6 +281,15 @@ class LimitsBook:
             yield
         finally:
             os.close(fd)
+
+
+def _identity(path: Path) -> tuple[int, ...] | None:
+    """What changes whenever the file is replaced: inode, size and times (None: no file)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def wall_clock() -> float:

@@ -1,5 +1,7 @@
 """Stores a turn as it happens: the question before any request leaves, each reference's answer
 the moment it ends, the aggregator's answer so far every second, and everything again at the end.
+(The engine hands on the end of a layer once the next stage's requests are out: the last
+references' rows are written just after the aggregator's request leaves, not before.)
 
 The recorder is one more consumer of engine events, beside the front end.
 """

@@ -27,16 +27,14 @@ from typing import Any
 import httpx
 
 from moa_cli.errors import ProviderError
-from moa_cli.providers.base import ChatCall, Chunk, Delta, Finish, Pace, Queued, Retrying, Sent
+from moa_cli.providers.base import ChatCall, Chunk, Delta, Finish, Queued, Retrying, Sent
 from moa_cli.providers.connection import describe as describe_connection
 from moa_cli.providers.slots import Slots
-from moa_cli.providers.sse import sse_batches
+from moa_cli.providers.sse import gathered, sse_batches
 from moa_cli.providers.wire import error_details, format_wait, parse_retry_after, usage_of
 from moa_cli.request import json_bytes
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-CAUGHT_UP = 0.0005
-"""A read that took longer than this (seconds) waited for the network rather than a buffer."""
 MAX_RESTARTS = 3
 """How often one call is asked again after a server cut it off while serving others."""
 
@@ -263,7 +261,7 @@ class SdkProvider:
                 yield Sent()
                 body = response.aiter_bytes()
                 if call.pace is not None:
-                    body = paced(body, call.pace)
+                    body = gathered(body, call.pace)
                 async for batch in sse_batches(body, seen.stray):
                     for item in merge_deltas(self._batch_chunks(model, batch, seen)):
                         seen.chunks += 1
@@ -344,25 +342,6 @@ class _Seen:
             return "an empty body"
         text = " ".join(b" ".join(self.stray).decode("utf-8", "replace").split())
         return repr(text[:80] + ("..." if len(text) > 80 else ""))
-
-
-async def paced(chunks: AsyncIterator[bytes], pace: Pace) -> AsyncIterator[bytes]:
-    """``chunks``, pausing ``pace.interval`` seconds whenever a read had to wait for the network.
-
-    A read that waited means we are caught up with the server; pausing then lets the next tokens
-    gather in the socket buffer, to be read in one go instead of one wake-up each. Reads of data
-    already buffered go on at once, so the stream never falls behind.
-    """
-    loop = asyncio.get_running_loop()
-    while True:
-        started = loop.time()
-        try:
-            chunk = await anext(chunks)
-        except StopAsyncIteration:
-            return
-        yield chunk
-        if pace.interval and loop.time() - started > CAUGHT_UP:
-            await pace.pause()
 
 
 def merge_deltas(chunks: Iterable[Chunk]) -> Iterable[Chunk]:

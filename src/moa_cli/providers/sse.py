@@ -8,7 +8,11 @@ bytes and parsing each ``data:`` line with ``json.loads`` keeps the SDK for ever
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+
+from moa_cli.providers.base import Pace
 
 Event = tuple[str | None, bytes]
 """``(event, data)``: ``event`` is None when the server named none."""
@@ -23,30 +27,80 @@ async def sse_batches(chunks: AsyncIterator[bytes], stray: list[bytes] | None = 
     buffer = b""
     event: str | None = None
     data: list[bytes] = []
-    async for chunk in chunks:
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        batch: list[Event] = []
-        for line in lines:
-            line = line.rstrip(b"\r")
-            if not line:
-                if data:
-                    batch.append((event, b"\n".join(data)))
-                event, data = None, []
-            elif line.startswith(b"data:"):
-                data.append(_field(line, 5))
-            elif line.startswith(b"event:"):
-                event = _field(line, 6).decode("utf-8", "replace")
-            elif stray is not None and len(stray) < 3 and not line.startswith(_OTHER_FIELDS):
-                stray.append(line)
-        if batch:
-            yield batch
+    async with contextlib.aclosing(chunks):  # type: ignore[type-var]  # ends a reader task behind it too
+        async for chunk in chunks:
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            batch: list[Event] = []
+            for line in lines:
+                line = line.rstrip(b"\r")
+                if not line:
+                    if data:
+                        batch.append((event, b"\n".join(data)))
+                    event, data = None, []
+                elif line.startswith(b"data:"):
+                    data.append(_field(line, 5))
+                elif line.startswith(b"event:"):
+                    event = _field(line, 6).decode("utf-8", "replace")
+                elif stray is not None and len(stray) < 3 and not line.startswith(_OTHER_FIELDS):
+                    stray.append(line)
+            if batch:
+                yield batch
     if buffer.startswith(b"data:"):
         data.append(_field(buffer.rstrip(b"\r"), 5))
     elif stray is not None and buffer.strip() and not buffer.startswith(_OTHER_FIELDS):
         stray.append(buffer)
     if data:
         yield [(event, b"\n".join(data))]
+
+
+async def gathered(chunks: AsyncIterator[bytes], pace: Pace) -> AsyncIterator[bytes]:
+    """``chunks`` as they arrive, handed on joined: all that arrived during a pause in one piece.
+
+    A reader task takes each chunk the moment the network delivers it, so the end of the stream
+    is seen at once; the one reading from here pauses ``pace.interval`` after each piece, so that
+    parsing and everything downstream run once per pause, not once per HTTP chunk (64 streams
+    keep up). The stream's end cuts a pause short: the aggregator never waits for one.
+    """
+    loop = asyncio.get_running_loop()
+    arrived: list[bytes] = []
+    failed: list[Exception] = []
+    waiting: list[asyncio.Future[None]] = []
+
+    def wake() -> None:
+        if waiting and not waiting[0].done():
+            waiting[0].set_result(None)
+
+    async def read() -> None:
+        try:
+            async for chunk in chunks:
+                arrived.append(chunk)
+                wake()
+        except Exception as error:  # handed on with what arrived before it
+            failed.append(error)
+        finally:
+            wake()
+            pace.hurry(pace.interval)  # ends a pause in progress, keeps the interval
+
+    reader = loop.create_task(read())
+    try:
+        while True:
+            if not arrived and not reader.done():
+                waiting[:] = [loop.create_future()]
+                await waiting[0]
+            if arrived:
+                piece = b"".join(arrived)
+                arrived.clear()
+                yield piece
+            if reader.done() and not arrived:
+                if failed:
+                    raise failed[0]
+                return
+            if pace.interval and not reader.done():
+                await pace.pause()
+    finally:
+        reader.cancel()
+        await asyncio.wait([reader])  # its own cancellation is not ours: a Ctrl-C meanwhile still stops us
 
 
 _OTHER_FIELDS = (b":", b"id:", b"retry:")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 from rich.console import Console, Group, RenderableType
@@ -60,13 +61,30 @@ class LiveRenderer:
         self.live = Live(
             console=console,
             get_renderable=self._renderable,
-            refresh_per_second=refresh_per_second,
+            auto_refresh=False,  # redrawn by _redraw, which lets the hop between layers go first
             transient=True,
             redirect_stdout=False,
             redirect_stderr=False,
         )
         erase_rewrapped(self.live, console)  # a narrower window must not leave old panels behind
         self.live.start()
+        self._stopped = threading.Event()
+        self._redraws = threading.Thread(target=self._redraw, args=(1 / refresh_per_second,), daemon=True)
+        self._redraws.start()
+
+    def _redraw(self, every: float) -> None:
+        """Redraw every ``every`` seconds, but not during a hop: a redraw holds the GIL for
+        milliseconds (more at 64 references), and the next stage's requests must not wait for it."""
+        while not self._stopped.wait(every):
+            if not self._between_stages():
+                self.live.refresh()
+
+    def _between_stages(self) -> bool:
+        """Every reference of the layer has ended and nothing of the next stage has come yet."""
+        panels = self.layer_panels
+        if self.aggregator is not None or self.aggregator_note or not panels:
+            return False
+        return all(panel.result.status != "running" for panel in panels)
 
     def _renderable(self) -> RenderableType:
         if self.aggregator is None:
@@ -163,6 +181,8 @@ class LiveRenderer:
             self.console.print(renderable)
 
     def close(self, result: MoaResult) -> None:
+        self._stopped.set()
+        self._redraws.join()
         self.live.stop()
         if self.aggregator is None:
             self._print_layer_summary()

@@ -1,0 +1,41 @@
+"""The live panels are redrawn while references stream, but not between the last reference and the
+next stage: a redraw holds the GIL for milliseconds, and the aggregator's request goes first."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+from rich.console import Console
+
+from moa_cli.events import Agent, AgentResult, AgentStarted, MoaResult
+from moa_cli.ui.live import LiveRenderer
+
+
+def test_no_redraw_between_the_last_reference_and_the_aggregator() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=100, height=30)
+    renderer = LiveRenderer(console, refresh_per_second=200)
+    drawn = threading.Event()
+    refresh = renderer.live.refresh
+
+    def counted() -> None:
+        drawn.set()
+        refresh()
+
+    renderer.live.refresh = counted  # type: ignore[method-assign]
+    results = [AgentResult(Agent("reference", 1, i, f"ref/{i}")) for i in range(2)]
+    for result in results:
+        renderer.handle(AgentStarted(result.agent, result))
+    assert drawn.wait(5), "the panels are drawn while the references stream"
+    results[0].status = "done"
+    drawn.clear()
+    assert drawn.wait(5), "still drawn while one reference streams"
+    results[1].status = "done"  # as the engine marks it, before anyone hears of its end
+    drawn.clear()
+    drawn.wait(0.02)  # a redraw that began before may still finish
+    drawn.clear()
+    assert not drawn.wait(0.1), "20 redraw periods pass without a redraw: the hop goes first"
+    aggregator = AgentResult(Agent("aggregator", 2, 0, "agg"))
+    renderer.handle(AgentStarted(aggregator.agent, aggregator))
+    assert drawn.wait(5), "drawn again once the aggregator has started"
+    renderer.close(MoaResult("q"))

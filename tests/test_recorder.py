@@ -1,0 +1,41 @@
+"""Each reference's answer is stored as it ends, yet never between the last one and the aggregator's request:
+the engine hands on the end of a layer once the next stage's requests are out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from memory_provider import MemoryProvider, Script
+
+from moa_cli.app.turn import drive
+from moa_cli.budget import Budget
+from moa_cli.engine import MoaRun
+from moa_cli.limits import LimitsBook
+from moa_cli.recorder import TurnRecorder
+from moa_cli.request import MoaRequest, ModelSpec
+from moa_cli.settings import Settings
+from moa_cli.store import Store
+
+
+async def test_the_aggregators_request_leaves_before_the_last_reference_is_written_and_both_are_stored(
+    tmp_path: Path,
+) -> None:
+    provider = MemoryProvider({"quick": Script("a b"), "slow": Script("c d e f", delay=0.01)})
+    order: list[tuple[str, str]] = []
+    stream = provider.stream
+    provider.stream = lambda call: (order.append(("request", call.model)), stream(call))[1]  # type: ignore[method-assign]
+    request = MoaRequest("q", (ModelSpec("quick"), ModelSpec("slow")), ModelSpec("agg"))
+    with Store.open(tmp_path / "moa.db") as store:
+        session = store.create_session()
+        recorder = TurnRecorder(store, session.id, "q", Settings())
+        save = store.save_agent
+        store.save_agent = lambda turn, result: (order.append(("row", result.agent.model)), save(turn, result))[1]  # type: ignore[method-assign]
+        result = await drive(MoaRun(request, provider, budget=Budget(LimitsBook(None))), [recorder])
+        # "quick" is written while "slow" still streams; "slow" only once the aggregator's request is out.
+        assert order == [("request", "quick"), ("request", "slow"), ("row", "quick"), ("request", "agg"), ("row", "slow")]
+        assert result.status == "complete"
+        [turn] = store.turns(session.id, with_agents=True)
+        assert {(a.model, a.status, a.text) for a in turn.agents if a.role == "reference"} == {
+            ("quick", "done", "a b"),
+            ("slow", "done", "c d e f"),
+        }
