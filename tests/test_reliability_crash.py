@@ -82,6 +82,38 @@ def test_kill_9_while_the_aggregator_streams_keeps_both_reference_answers(
     assert_database_consistent(moa_env)
 
 
+def stored_reference_rows(env: dict[str, str]) -> int:
+    """How many reference rows the running turn has stored so far (read-only, as another reader would)."""
+    try:
+        db = sqlite3.connect(f"file:{db_path(env)}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT count(*) FROM agents WHERE role = 'reference'").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+def test_kill_9_while_the_aggregators_server_sends_no_headers_keeps_both_reference_answers(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    """The layer's end waits for the aggregator's request to leave, but not for its server to answer."""
+    groq_server.set("ref/a", Behavior(text="Answer A."))
+    groq_server.set("ref/b", Behavior(text="Answer B."))
+    groq_server.set("agg/x", Behavior(hang=True))
+    proc = start_ask(moa_env)
+    try:
+        groq_server.wait_for_requests(3, timeout=20)  # the aggregator's request is in, and never answered
+        deadline = time.monotonic() + 5
+        while stored_reference_rows(moa_env) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling the database with a deadline: there is no event to wait on
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert agents_of(only_turn(moa_env)) == {"ref/a": ("done", "Answer A."), "ref/b": ("done", "Answer B.")}
+    assert_database_consistent(moa_env)
+
+
 def test_a_dead_moa_whose_pid_is_alive_again_is_recovered(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     """In a container moa may run as PID 1: that pid is alive in every later run, yet the process is not."""
     kill_while_the_aggregator_streams(groq_server, moa_env)

@@ -48,6 +48,11 @@ FINISHING_READ_INTERVAL: Final = 0.002
 """Once one reference of a layer has answered, the others' panels follow their last tokens more
 closely: their pauses shrink to this; the last one still running is parsed at once."""
 
+HELD_AT_MOST: Final = 0.05
+"""The end of a layer (its last rows stored, its panels drawn) waits for the aggregator's first
+event, so nothing delays the aggregator's request; but no longer than this: its request is out in a
+few ms, and a server slow to send its headers must not leave finished answers unstored meanwhile."""
+
 RETRY_WAIT_FLOOR: Final = 1.0
 """Once the others of a layer are done, a reference waiting to retry is kept only if its wait is
 at most twice what the others took, or this many seconds: a server asking for a minute (503 with
@@ -241,8 +246,27 @@ class MoaRun:
         agent = Agent("aggregator", request.layers + 1, 0, spec.model)
         agent_result = AgentResult(agent, started_at=self.clock())
         self.result.aggregator = agent_result
-        async for event in self._budgeted(agent_result, self._call(spec, answers), answers):
-            yield event
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        task = asyncio.create_task(self._forward(agent_result, self._call(spec, answers), queue, answers))
+        task.add_done_callback(lambda _: queue.put_nowait(_DEADLINE))
+        try:
+            item: object = None
+            if self._held:
+                try:
+                    item = await asyncio.wait_for(queue.get(), HELD_AT_MOST)
+                except TimeoutError:  # its server is slow to answer: the request is out, store the layer's end now
+                    for held in self._release():
+                        yield held
+            if item is None:
+                item = await queue.get()
+            while item is not _DEADLINE:
+                yield item  # type: ignore[misc]
+                item = await queue.get()
+            await task  # a bug in the aggregator's task is raised here, not lost
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if agent_result.ok:
             self.result.status = "complete"
         else:
