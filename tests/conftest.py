@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import procs
 from groq_server import GroqServer
 
 
@@ -43,11 +43,6 @@ def moa_env(tmp_path: Path, groq_server: GroqServer) -> dict[str, str]:
 def run_moa(
     args: list[str], env: dict[str, str], stdin: bytes | None = b"", timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m moa_cli ARGS` with piped stdin/stdout, as a user's shell pipeline would."""
-    return subprocess.run(
-        [sys.executable, "-m", "moa_cli", *args],
-        input=stdin,
-        capture_output=True,
-        env=env,
-        timeout=timeout,
-    )
+    """Run `python -m moa_cli ARGS` with piped stdin/stdout, as a user's shell pipeline would
+    (forked from procs.py's fork server, which has moa's libraries imported already)."""
+    return procs.run(args, env, stdin, timeout)

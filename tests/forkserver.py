@@ -1,0 +1,184 @@
+"""A fork server for the tests' `moa` processes: the libraries are imported once, moa itself every time.
+
+``python -m moa_cli`` spends most of a short run importing its libraries (groq, openai, httpx,
+pydantic, rich, typer: about 0.5 s of CPU per process on 2 cores), and the suite starts several
+hundred. This server imports them once; each run is a fresh ``fork()`` that takes the caller's
+stdin, stdout and stderr, environment, working directory and umask, and then runs the module
+``moa_cli`` as ``__main__`` exactly as ``python -m moa_cli`` does: moa_cli is imported in the child,
+under the run's own environment, never here. procs.py is the client; it falls back to a real
+``python -m moa_cli`` when the run's environment changes something read at interpreter start-up or
+at a preloaded library's import (``STARTUP_ENV``).
+
+Protocol, one Unix-socket connection per run: the client sends an 8-byte length with the three
+descriptors (SCM_RIGHTS), then that many bytes of JSON (``args``, ``env``, ``cwd``, ``umask``).
+The server answers ``PID\\n`` once forked and ``STATUS USER_CPU SYSTEM_CPU\\n`` once the child is
+reaped. It ends when its stdin (a pipe from the pytest worker) closes.
+
+    python tests/forkserver.py SOCKET_PATH
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import runpy
+import selectors
+import socket
+import sys
+import traceback
+
+PRELOAD = (
+    "asyncio", "json", "sqlite3", "ssl", "uuid", "zoneinfo", "email.utils", "concurrent.futures",
+    "httpx", "httpcore", "h11", "anyio", "anyio._backends._asyncio", "sniffio", "certifi", "distro",
+    "pydantic", "pydantic_core",
+    "groq", "groq.resources", "groq.resources.chat", "groq.types", "groq.types.chat",
+    "openai", "openai.resources", "openai.resources.chat", "openai.types", "openai.types.chat",
+    "rich.console", "rich.live", "rich.markdown", "rich.panel", "rich.table", "rich.text", "rich.syntax",
+    "click", "typer", "typer.main", "typer.core", "typer.rich_utils",
+    "prompt_toolkit",
+)
+"""What `moa ask`, `chat`, `batch`, `eval` and `sessions` import besides moa_cli (``-X importtime``)."""
+
+STARTUP_ENV = frozenset({
+    "LANG", "LANGUAGE", "TZ",                            # the interpreter's locale, stdio encoding
+    "GROQ_LOG", "OPENAI_LOG",                            # groq's and openai's logging, set up at import
+    "TYPER_USE_RICH", "TERMINAL_WIDTH", "_TYPER_FORCE_DISABLE_TERMINAL",  # typer, at import
+    "FORCE_COLOR", "PY_COLORS", "GITHUB_ACTIONS",        # typer.rich_utils, at import
+    "UNIXCONFDIR", "UNIXUSRLIBDIR",                      # distro, at import
+})
+"""Environment variables read before a run's environment is in place (besides ``PYTHON*`` and ``LC_*``)."""
+
+
+def startup_env(env: dict[str, str]) -> dict[str, str]:
+    """The part of ``env`` that a forked run could not take on: the interpreter and the preloaded
+    libraries read it when they start (keyring's ``PYTHON_KEYRING_BACKEND`` is read when used)."""
+    return {
+        key: value
+        for key, value in env.items()
+        if key in STARTUP_ENV or key.startswith("LC_") or (key.startswith("PYTHON") and not key.startswith("PYTHON_"))
+    }
+
+
+def fresh_stdio(fd: int, name: str, like: io.TextIOWrapper) -> io.TextIOWrapper:
+    """The text stream CPython's start-up makes for ``fd`` (``create_stdio``): buffered, newline
+    ``\\n``, line-buffered on a terminal and always for stderr, encoding and errors as ``like``."""
+    write = fd != 0
+    buffer = io.open(fd, "wb" if write else "rb", -1, None, None, None, False)
+    buffer.raw.name = name  # type: ignore[attr-defined]
+    line_buffering = buffer.raw.isatty() or fd == 2  # type: ignore[attr-defined]
+    stream = io.TextIOWrapper(buffer, like.encoding, like.errors, "\n", line_buffering, False)
+    stream.mode = "w" if write else "r"  # type: ignore[misc]
+    return stream
+
+
+def run_child(request: dict, fds: list[int]) -> None:
+    """In the forked child: become ``python -m moa_cli ARGS`` for ``request``; never returns."""
+    code = 1
+    try:
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # as subprocess's close_fds
+        os.chdir(request["cwd"])
+        os.umask(request["umask"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.stdin, sys.stdout, sys.stderr = (
+            fresh_stdio(0, "<stdin>", sys.__stdin__),  # type: ignore[arg-type]
+            fresh_stdio(1, "<stdout>", sys.__stdout__),  # type: ignore[arg-type]
+            fresh_stdio(2, "<stderr>", sys.__stderr__),  # type: ignore[arg-type]
+        )
+        sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+        sys.argv = ["-m", *request["args"]]
+        sys.path[0] = request["cwd"]  # python -m puts the working directory first
+        importlib.invalidate_caches()
+        code = main_module()
+    finally:
+        os._exit(code)
+
+
+def main_module() -> int:
+    """``runpy`` as ``python -m`` uses it, with the interpreter's handling of how it ends."""
+    try:
+        runpy.run_module("moa_cli", run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        sys.stderr.flush()
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)  # as CPython ends on an uncaught KeyboardInterrupt
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        code = 120  # CPython's exit code when flushing stdout fails at exit
+    return code
+
+
+def receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    """One run's request: its JSON and its three descriptors."""
+    head, fds, _, _ = socket.recv_fds(conn, 8, 3)
+    size = int.from_bytes(head, "big")
+    body = bytearray()
+    while len(body) < size:
+        chunk = conn.recv(size - len(body))
+        if not chunk:
+            raise ConnectionError("request cut short")
+        body += chunk
+    return json.loads(body), fds
+
+
+def serve(path: str) -> None:
+    """Accept runs on ``path`` until stdin closes; report each child's pid, then its status."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, "accept")
+    selector.register(0, selectors.EVENT_READ, "stdin")
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    while True:
+        for key, _ in selector.select():
+            if key.data == "stdin":
+                if not os.read(0, 4096):
+                    return
+            elif key.data == "accept":
+                conn, _ = listener.accept()
+                request, fds = receive(conn)
+                pid = os.fork()
+                if pid == 0:
+                    run_child(request, fds)
+                for fd in fds:
+                    os.close(fd)
+                conn.sendall(f"{pid}\n".encode())
+                selector.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, conn))
+            else:
+                pid, conn = key.data
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                _, status, usage = os.wait4(pid, 0)
+                try:
+                    conn.sendall(f"{status} {usage.ru_utime} {usage.ru_stime}\n".encode())
+                except OSError:
+                    pass  # the caller gave up (a timeout) and closed its end
+                conn.close()
+
+
+if __name__ == "__main__":
+    for name in PRELOAD:
+        importlib.import_module(name)
+    serve(sys.argv[1])
