@@ -27,9 +27,7 @@ def isolated_env(tmp: Path, server: GroqServer) -> dict[str, str]:
         XDG_CONFIG_HOME=str(tmp / "config"),
         XDG_DATA_HOME=str(tmp / "data"),
         HOME=str(tmp / "home"),
-        NO_COLOR="1",
-        COLUMNS="100",
-        LINES="40",
+        **procs.TEST_TERMINAL,
     )
     return env
 

@@ -27,10 +27,12 @@ import runpy
 import selectors
 import socket
 import sys
+import pkgutil
 import traceback
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 
 PRELOAD = (
-    "asyncio", "json", "sqlite3", "ssl", "uuid", "zoneinfo", "email.utils", "concurrent.futures",
+    "asyncio", "json", "sqlite3", "ssl", "uuid", "email.utils", "concurrent.futures",
     "httpx", "httpcore", "h11", "anyio", "anyio._backends._asyncio", "sniffio", "certifi", "distro",
     "pydantic", "pydantic_core",
     "groq", "groq.resources", "groq.resources.chat", "groq.types", "groq.types.chat",
@@ -41,24 +43,69 @@ PRELOAD = (
 )
 """What `moa ask`, `chat`, `batch`, `eval` and `sessions` import besides moa_cli (``-X importtime``)."""
 
-STARTUP_ENV = frozenset({
-    "LANG", "LANGUAGE", "TZ",                            # the interpreter's locale, stdio encoding
-    "GROQ_LOG", "OPENAI_LOG",                            # groq's and openai's logging, set up at import
-    "TYPER_USE_RICH", "TERMINAL_WIDTH", "_TYPER_FORCE_DISABLE_TERMINAL",  # typer, at import
-    "FORCE_COLOR", "PY_COLORS", "GITHUB_ACTIONS",        # typer.rich_utils, at import
-    "UNIXCONFDIR", "UNIXUSRLIBDIR",                      # distro, at import
-})
-"""Environment variables read before a run's environment is in place (besides ``PYTHON*`` and ``LC_*``)."""
+INTERPRETER_ENV = ("PYTHON", "LC_", "LANG", "TZ", "OPENSSL_", "SSL_CERT_")
+"""Prefixes of variables read before Python code runs: by the interpreter (locale, stdio, flags;
+keyring's ``PYTHON_KEYRING_BACKEND`` aside) and by OpenSSL when ``ssl`` loads."""
 
 
-def startup_env(env: dict[str, str]) -> dict[str, str]:
-    """The part of ``env`` that a forked run could not take on: the interpreter and the preloaded
-    libraries read it when they start (keyring's ``PYTHON_KEYRING_BACKEND`` is read when used)."""
-    return {
-        key: value
-        for key, value in env.items()
-        if key in STARTUP_ENV or key.startswith("LC_") or (key.startswith("PYTHON") and not key.startswith("PYTHON_"))
-    }
+class WatchedEnviron(MutableMapping[str, str]):
+    """``os.environ`` while the libraries load: it notes every variable read (``*``: all of them),
+    but for sysconfig's (``HOME`` for the user site directory, which a venv does not use)."""
+
+    def __init__(self, real: MutableMapping[str, str]) -> None:
+        self.real, self.read = real, set[str]()
+
+    def __getitem__(self, key: str) -> str:
+        frame = sys._getframe(1)
+        while frame is not None and not frame.f_code.co_filename.endswith("sysconfig.py"):
+            frame = frame.f_back  # type: ignore[assignment]
+        if frame is None:
+            self.read.add(key)
+        return self.real[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self.real[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.real[key]
+
+    def __iter__(self) -> Iterator[str]:
+        self.read.add("*")
+        return iter(self.real)
+
+    def __len__(self) -> int:
+        return len(self.real)
+
+    def copy(self) -> dict[str, str]:
+        self.read.add("*")
+        return dict(self.real)
+
+
+def preload() -> set[str]:
+    """Import ``PRELOAD`` and every module of moa_cli but ``__main__``; the variables they read."""
+    real = os.environ
+    os.environ = watched = WatchedEnviron(real)  # type: ignore[assignment]
+    try:
+        for name in PRELOAD:
+            importlib.import_module(name)
+        import moa_cli
+
+        for module in pkgutil.walk_packages(moa_cli.__path__, "moa_cli."):
+            if module.name != "moa_cli.__main__":
+                importlib.import_module(module.name)
+    finally:
+        os.environ = real  # type: ignore[assignment]
+    return watched.read
+
+
+def startup_env(env: Mapping[str, str], read: Iterable[str]) -> dict[str, str]:
+    """What of ``env`` a forked run could not take on: variables read at start-up (``read`` at
+    preload, and the interpreter's); with ``*`` in ``read``, all of ``env``."""
+    read = set(read)
+    if "*" in read:
+        return dict(env)
+    return {key: value for key, value in env.items() if key in read or (
+        key.startswith(INTERPRETER_ENV) and not key.startswith("PYTHON_"))}
 
 
 def fresh_stdio(fd: int, name: str, like: io.TextIOWrapper) -> io.TextIOWrapper:
@@ -141,15 +188,16 @@ def receive(conn: socket.socket) -> tuple[dict, list[int]]:
     return json.loads(body), fds
 
 
-def serve(path: str) -> None:
-    """Accept runs on ``path`` until stdin closes; report each child's pid, then its status."""
+def serve(path: str, read: set[str]) -> None:
+    """Accept runs on ``path`` until stdin closes; report each child's pid, then its status.
+    The first line out is ``READY`` and the JSON list of the variables read at preload."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, "accept")
     selector.register(0, selectors.EVENT_READ, "stdin")
-    sys.stdout.write("READY\n")
+    sys.stdout.write(f"READY {json.dumps(sorted(read))}\n")
     sys.stdout.flush()
     while True:
         for key, _ in selector.select():
@@ -179,6 +227,4 @@ def serve(path: str) -> None:
 
 
 if __name__ == "__main__":
-    for name in PRELOAD:
-        importlib.import_module(name)
-    serve(sys.argv[1])
+    serve(sys.argv[1], preload())

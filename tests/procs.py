@@ -25,6 +25,8 @@ from pathlib import Path
 from forkserver import startup_env
 
 FORKSERVER = Path(__file__).with_name("forkserver.py")
+TEST_TERMINAL = {"NO_COLOR": "1", "COLUMNS": "100", "LINES": "40"}
+"""The terminal every test's moa assumes unless it says otherwise; rich reads it when moa_cli loads."""
 cpu_seconds = 0.0
 """User and system CPU of every forked run reaped so far in this process (for measuring the suite)."""
 
@@ -35,18 +37,20 @@ class ForkServer:
     def __init__(self) -> None:
         self.dir = tempfile.TemporaryDirectory(prefix="moa-fork-")
         self.path = os.path.join(self.dir.name, "socket")
-        self.env = dict(os.environ)
+        self.env = {**os.environ, **TEST_TERMINAL}
         self.proc = subprocess.Popen(
             [sys.executable, str(FORKSERVER), self.path],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env,
         )
         assert self.proc.stdout is not None
-        if self.proc.stdout.readline() != b"READY\n":
+        ready, _, read = self.proc.stdout.readline().partition(b" ")
+        if ready != b"READY":
             raise RuntimeError(f"forkserver.py did not start (exit {self.proc.wait()})")
+        self.read: list[str] = json.loads(read)
 
     def takes(self, env: dict[str, str]) -> bool:
         """Whether a fork of this server can run under ``env`` as a fresh interpreter would."""
-        return self.proc.poll() is None and startup_env(env) == startup_env(self.env)
+        return self.proc.poll() is None and startup_env(env, self.read) == startup_env(self.env, self.read)
 
     def close(self) -> None:
         """End the server (its stdin closes) and wait for it, so its CPU counts as the suite's."""
