@@ -12,6 +12,26 @@ import procs
 from groq_server import GroqServer
 
 
+ONE_WORKER = frozenset({"tests/test_llamacpp.py"})
+"""Files whose tests share one costly server and must not run at once: each runs on one worker."""
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist load``, except that each file of ``ONE_WORKER`` is one unit of work, handed out
+    first (the largest units go first). pytest-xdist's own ``loadgroup`` does not group under
+    pytest 9 (its ``xdist_group`` marks leave node ids unchanged)."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerFiles(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in ONE_WORKER else nodeid
+
+    return OneWorkerFiles(config, log)
+
+
 @pytest.fixture
 def groq_server() -> Iterator[GroqServer]:
     with GroqServer() as server:

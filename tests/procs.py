@@ -43,9 +43,11 @@ class ForkServer:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env,
         )
         assert self.proc.stdout is not None
-        ready, _, read = self.proc.stdout.readline().partition(b" ")
+        line = self.proc.stdout.readline()
+        ready, _, read = line.partition(b" ")
         if ready != b"READY":
-            raise RuntimeError(f"forkserver.py did not start (exit {self.proc.wait()})")
+            self.proc.kill()
+            raise RuntimeError(f"forkserver.py did not start (exit {self.proc.wait(10)}): {line!r}")
         self.read: list[str] = json.loads(read)
 
     def takes(self, env: dict[str, str]) -> bool:

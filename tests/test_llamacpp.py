@@ -2,9 +2,10 @@
 
 That server cuts off its running stream whenever the next request arrives; moa's ``llamacpp``
 provider sends one request at a time, so every reference answers. The server is started once per
-test session, on the one pytest-xdist worker that runs this file (``--dist loadgroup``). ``.ci/run``
-installs it and sets ``MOA_TEST_GGUF`` (see ``.ci/local-model.sh``); without that variable these
-tests are skipped, and with it they fail if the model or ``llama_cpp`` is missing.
+test session, on the one pytest-xdist worker that runs this whole file (conftest's ``ONE_WORKER``:
+the server answers one request at a time, and the model loads once). ``.ci/run`` installs it and
+sets ``MOA_TEST_GGUF`` (see ``.ci/local-model.sh``); without that variable these tests are
+skipped, and with it they fail if the model or ``llama_cpp`` is missing.
 """
 
 from __future__ import annotations
@@ -32,14 +33,9 @@ MAX_TOKENS = 8
 """Answers stay short: on 2 cores this model takes ~40 ms of CPU per token it writes, and each
 answer is read again by the aggregator or the judge."""
 
-pytestmark = [
-    pytest.mark.skipif(
-        not GGUF, reason="no real model: set MOA_TEST_GGUF=$(bash .ci/local-model.sh .ci-model), as .ci/run does"
-    ),
-    # One worker runs them all, one after another, against one server: it serves one request at a
-    # time and cuts off a running stream when the next arrives, and the model loads only once.
-    pytest.mark.xdist_group("llama"),
-]
+pytestmark = pytest.mark.skipif(
+    not GGUF, reason="no real model: set MOA_TEST_GGUF=$(bash .ci/local-model.sh .ci-model), as .ci/run does"
+)
 
 
 @pytest.fixture(scope="session")
