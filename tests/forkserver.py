@@ -10,7 +10,8 @@ under the run's own environment, never here. procs.py is the client; it falls ba
 at a preloaded library's import (``STARTUP_ENV``).
 
 Protocol, one Unix-socket connection per run: the client sends an 8-byte length with the three
-descriptors (SCM_RIGHTS), then that many bytes of JSON (``args``, ``env``, ``cwd``, ``umask``).
+descriptors (SCM_RIGHTS), then that many bytes of JSON (``args``, ``env``, ``cwd``, ``umask``, and
+``session``: a new session whose controlling terminal is the descriptors', for a pty).
 The server answers ``PID\\n`` once forked and ``STATUS USER_CPU SYSTEM_CPU\\n`` once the child is
 reaped. It ends when its stdin (a pipe from the pytest worker) closes.
 
@@ -19,15 +20,17 @@ reaped. It ends when its stdin (a pipe from the pytest worker) closes.
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import io
 import json
 import os
+import pkgutil
 import runpy
 import selectors
 import socket
 import sys
-import pkgutil
+import termios
 import traceback
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 
@@ -127,6 +130,9 @@ def run_child(request: dict, fds: list[int]) -> None:
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # as subprocess's close_fds
+        if request["session"]:  # on a terminal, as pexpect starts a child (login_tty)
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         os.chdir(request["cwd"])
         os.umask(request["umask"])
         os.environ.clear()
@@ -141,6 +147,9 @@ def run_child(request: dict, fds: list[int]) -> None:
         sys.path[0] = request["cwd"]  # python -m puts the working directory first
         importlib.invalidate_caches()
         code = main_module()
+    except BaseException:  # a fault of this server's, shown as the run's stderr
+        traceback.print_exc()
+        sys.stderr.flush()
     finally:
         os._exit(code)
 
@@ -206,7 +215,12 @@ def serve(path: str, read: set[str]) -> None:
                     return
             elif key.data == "accept":
                 conn, _ = listener.accept()
-                request, fds = receive(conn)
+                try:
+                    request, fds = receive(conn)
+                except (OSError, ValueError) as exc:
+                    print(f"forkserver: bad request: {exc!r}", file=sys.stderr)
+                    conn.close()
+                    continue
                 pid = os.fork()
                 if pid == 0:
                     run_child(request, fds)
