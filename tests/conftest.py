@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import procs
+import pytest
 from groq_server import GroqServer
-
 
 ONE_WORKER = frozenset({"tests/test_llamacpp.py"})
 """Files whose tests share one costly server and must not run at once: each runs on one worker."""
@@ -30,6 +31,25 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
             return path if path in ONE_WORKER else nodeid
 
     return OneWorkerFiles(config, log)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """With ``MOA_TEST_CPU=FILE``, append one line per test to FILE: the CPU seconds of this worker
+    (all its threads: the test, its servers), of its reaped subprocesses, of its forked moa runs,
+    then the wall seconds and the test id. What to look at when the suite gets slow."""
+    report = os.environ.get("MOA_TEST_CPU")
+    cpu, start = _cpu(), time.monotonic()
+    yield
+    if report:
+        own, children, forked = (after - before for after, before in zip(_cpu(), cpu))
+        with open(report, "a", encoding="utf-8") as out:
+            out.write(f"{own:.2f} {children:.2f} {forked:.2f} {time.monotonic() - start:.2f} {item.nodeid}\n")
+
+
+def _cpu() -> tuple[float, float, float]:
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime, procs.cpu_seconds
 
 
 @pytest.fixture
