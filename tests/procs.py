@@ -1,11 +1,11 @@
 """`moa` processes for tests: ``python -m moa_cli ARGS`` run to its end (``run``), started with
 pipes (``popen``) or on a pseudo-terminal (``spawn``).
 
-Runs are forked from forkserver.py (one per pytest worker, started on first use), which has the
-libraries imported already; the child runs moa_cli as ``__main__`` like ``python -m moa_cli`` does.
-A run whose environment changes what the interpreter or a preloaded library reads at start-up
-(``forkserver.startup_env``), or any run when ``MOA_TEST_SPAWN=exec`` is set, is a real
-``python -m moa_cli`` instead.
+Runs are forked from forkserver.py (one per pytest worker, started on first use), which has
+moa_cli and its libraries imported already; the child runs moa_cli as ``__main__`` like
+``python -m moa_cli`` does. A run whose environment changes what the interpreter reads at start-up
+or what was read while the server imported (``forkserver.startup_env``), or any run when
+``MOA_TEST_SPAWN=exec`` is set, is a real ``python -m moa_cli`` instead.
 """
 
 from __future__ import annotations
