@@ -6,9 +6,10 @@ import queue
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
+
+import procs
 
 ADDRESS = re.compile(r"^moa: serving on (http://\S+)$")
 
@@ -17,9 +18,9 @@ class ServeProcess:
     """``python -m moa_cli serve --port 0 ARGS``; ``url`` is the base URL it printed (ending in /v1)."""
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moa_cli", "serve", "--port", "0", *args],
-            env=env,
+        self.proc = procs.popen(
+            ["serve", "--port", "0", *args],
+            env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

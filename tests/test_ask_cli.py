@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import procs
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
 
@@ -287,12 +288,12 @@ def test_piped_answer_passes_escape_sequences_through_unchanged(
 
 def test_ctrl_c_stops_at_once_with_exit_130(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     groq_server.set("ref/a", Behavior(hang=True))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moa_cli", "ask", *REFS, "q"],
+    proc = procs.popen(
+        ["ask", *REFS, "q"],
+        moa_env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=moa_env,
     )
     groq_server.wait_for_requests(3)
     start = time.monotonic()

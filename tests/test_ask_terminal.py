@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import sys
 
 import pexpect
+import procs
 import pytest
 from groq_server import Behavior, GroqServer
 
@@ -14,9 +14,7 @@ REFS = ["-m", "ref/a", "-m", "ref/b", "-a", "agg/x"]
 
 def spawn(args: list[str], env: dict[str, str]) -> pexpect.spawn:
     env = {**env, "TERM": "xterm-256color"}
-    return pexpect.spawn(
-        sys.executable, ["-m", "moa_cli", *args], env=env, dimensions=(40, 120), timeout=15
-    )
+    return procs.spawn(args, env, dimensions=(40, 120), timeout=15)
 
 
 def read_all(child: pexpect.spawn) -> bytes:
@@ -93,8 +91,8 @@ def test_every_one_of_64_references_and_a_failure_shows_on_a_12_row_terminal(
     groq_server.set("ref/7", Behavior(status=404))
     groq_server.set("agg/x", Behavior(text="done"))
     args = ["ask", "--max-tokens", "500", *[a for m in models for a in ("-m", m)], "-a", "agg/x", "q"]
-    child = pexpect.spawn(sys.executable, ["-m", "moa_cli", *args], env={**moa_env, "TERM": "xterm-256color", "LINES": "12", "COLUMNS": "120"},
-                          dimensions=(12, 120), timeout=30)
+    child = procs.spawn(args, {**moa_env, "TERM": "xterm-256color", "LINES": "12", "COLUMNS": "120"},
+                        dimensions=(12, 120), timeout=30)
     text = visible(read_all(child))
     assert child.exitstatus == 0
     # Live, a box's title reads "─ label ─" and a row "mark label state"; the summary printed after

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import procs
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
 from test_reliability import read_to_end, spawn_pty
@@ -50,8 +50,8 @@ def test_mt_bench_interrupted_half_way_resumes_to_one_row_per_question(
 ) -> None:
     groq_server.set("*", Behavior(first_token_delay=0.01))  # a row takes 40 ms at least: time to stop half way
     source, out = mt_bench(tmp_path / "mt.jsonl"), tmp_path / "answers.jsonl"
-    args = [sys.executable, "-m", "moa_cli", "batch", str(source), "-o", str(out), "--concurrency", "8", *MODELS]
-    first = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=moa_env)
+    args = ["batch", str(source), "-o", str(out), "--concurrency", "8", *MODELS]
+    first = procs.popen(args, moa_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for_lines(out, 40)
     first.send_signal(signal.SIGINT)
     _, err = first.communicate(timeout=30)
@@ -226,8 +226,7 @@ def test_an_interrupted_groq_batch_run_picks_up_the_jobs_it_started(
     source, out = tmp_path / "q.txt", tmp_path / "out.jsonl"
     source.write_text("One?\nTwo?\n", encoding="utf-8")
     args = ["batch", str(source), "-o", str(out), "--via", "groq-batch", "--poll-interval", "0.01", *MODELS]
-    first = subprocess.Popen([sys.executable, "-m", "moa_cli", *args], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=moa_env)
+    first = procs.popen(args, moa_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     sidecar_path = tmp_path / "out.jsonl.groq-batch.json"
     end = time.monotonic() + 30
     while '"turn1-layer1"' not in (sidecar_path.read_text(encoding="utf-8") if sidecar_path.exists() else ""):

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pexpect
+import procs
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
 from test_chat_repl import PROMPT, REFS, leave, say, spawn_chat
@@ -177,9 +178,7 @@ def test_verbose_is_accepted_after_chat(groq_server: GroqServer, moa_env: dict[s
 
 def test_continue_and_session_together_are_refused_by_chat(moa_env: dict[str, str]) -> None:
     env = {**moa_env, "TERM": "xterm-256color"}
-    import sys
-
-    child = pexpect.spawn(sys.executable, ["-m", "moa_cli", "chat", "-c", "--session", "x"], env=env, encoding="utf-8")
+    child = procs.spawn(["chat", "-c", "--session", "x"], env, encoding="utf-8")
     child.expect("contradict each other")
     child.expect(pexpect.EOF)
     child.close()

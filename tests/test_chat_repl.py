@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pexpect
+import procs
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
 
@@ -17,9 +17,7 @@ PROMPT = "you›"
 
 def spawn_chat(args: list[str], env: dict[str, str]) -> pexpect.spawn:
     env = {**env, "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1"}
-    child = pexpect.spawn(
-        sys.executable, ["-m", "moa_cli", "chat", *args], env=env, dimensions=(40, 120), timeout=15, encoding="utf-8"
-    )
+    child = procs.spawn(["chat", *args], env, dimensions=(40, 120), timeout=15, encoding="utf-8")
     child.expect_exact(PROMPT)
     return child
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 
 import pexpect
+import procs
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
 
@@ -31,8 +31,7 @@ def test_sessions_show_with_no_sessions_says_so(moa_env: dict[str, str]) -> None
 def test_sessions_show_renders_markdown_on_a_terminal(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     groq_server.set("agg/x", Behavior(text="Some **bold** words"))
     run_moa(["ask", *REFS, "q"], moa_env)
-    child = pexpect.spawn(sys.executable, ["-m", "moa_cli", "sessions", "show"], env=moa_env, encoding="utf-8",
-                          dimensions=(40, 100))
+    child = procs.spawn(["sessions", "show"], moa_env, encoding="utf-8", dimensions=(40, 100))
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0

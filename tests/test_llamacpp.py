@@ -2,9 +2,10 @@
 
 That server cuts off its running stream whenever the next request arrives; moa's ``llamacpp``
 provider sends one request at a time, so every reference answers. The server is started once per
-test session (per worker under pytest-xdist). ``.ci/run`` installs it and sets ``MOA_TEST_GGUF``
-(see ``.ci/local-model.sh``); without that variable these tests are skipped, and with it they
-fail if the model or ``llama_cpp`` is missing.
+test session, on the one pytest-xdist worker that runs this whole file (conftest's ``ONE_WORKER``:
+the server answers one request at a time, and the model loads once). ``.ci/run`` installs it and
+sets ``MOA_TEST_GGUF`` (see ``.ci/local-model.sh``); without that variable these tests are
+skipped, and with it they fail if the model or ``llama_cpp`` is missing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ ARGS = ["--samples", "3", "-m", "llamacpp:smollm2", "-a", "llamacpp:smollm2"]
 READY_WITHIN = 180.0
 """Seconds the server may take to load the model on a busy 2-core machine."""
 
+MAX_TOKENS = 8
+"""Answers stay short: on 2 cores this model takes ~40 ms of CPU per token it writes, and each
+answer is read again by the aggregator or the judge."""
+
 pytestmark = pytest.mark.skipif(
     not GGUF, reason="no real model: set MOA_TEST_GGUF=$(bash .ci/local-model.sh .ci-model), as .ci/run does"
 )
@@ -46,11 +51,16 @@ def llama_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     log = tmp_path_factory.mktemp("llama") / "server.log"
+    # The server's settings stay the defaults. Its OpenMP threads sleep rather than spin while they
+    # wait for each other: on 2 cores shared with the rest of the suite, spinning made a 200-token
+    # prompt take 10x longer (20 s instead of 2) and burnt the CPU the other tests needed.
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     with open(log, "wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", GGUF, "--host", "127.0.0.1", "--port", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=env,
         )
     url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -86,7 +96,7 @@ def llama_env(moa_env: dict[str, str], llama_url: str, tmp_path: Path) -> dict[s
     its own; short answers, no Groq key."""
     config = tmp_path / "moa.toml"
     providers = "".join(f'[providers.{name}]\nbase_url = "{llama_url}"\n' for name in ("llamacpp", "local"))
-    config.write_text(f"max_tokens = 16\n{providers}")
+    config.write_text(f"max_tokens = {MAX_TOKENS}\n{providers}")
     return {**moa_env, "MOA_CONFIG": str(config), "GROQ_API_KEY": ""}
 
 
@@ -145,7 +155,7 @@ def test_a_batch_of_three_rows_through_a_real_model_writes_one_answered_line_per
 ) -> None:
     out = tmp_path / "out.jsonl"
     args = ["batch", str(small_data_set(tmp_path / "rows.jsonl")), "-o", str(out)]
-    proc = run_moa([*args, "-m", "llamacpp:smollm2", "-a", "llamacpp:smollm2", "--max-tokens", "32"], llama_env, timeout=300)
+    proc = run_moa([*args, "-m", "llamacpp:smollm2", "-a", "llamacpp:smollm2", "--max-tokens", str(MAX_TOKENS)], llama_env, timeout=300)
     assert proc.returncode == 0, proc.stderr.decode()
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert sorted(str(r["id"]) for r in rows) == ["81", "colour", "fruit"]
@@ -160,7 +170,7 @@ def test_an_eval_judged_by_a_real_model_runs_to_its_report_with_both_systems(
 ) -> None:
     """A 135M judge rarely ends with [[A]], [[B]] or [[C]]: such verdicts count as ties, so only
     that the run completes and reports both systems is asserted, not a win rate. The judge writes
-    no more than the configured answers (16 tokens here)."""
+    no more than the configured answers (``MAX_TOKENS``)."""
     report = tmp_path / "eval.md"
     args = ["eval", str(small_data_set(tmp_path / "rows.jsonl", rows=2)), "--system", "solo=single:llamacpp:smollm2",
             "--system", "self=self:llamacpp:smollm2*2", "--baseline", "solo", "--judge", "llamacpp:smollm2",

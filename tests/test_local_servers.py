@@ -9,11 +9,11 @@ default) costs no reference: moa falls back to one request at a time and asks ag
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
+import procs
 import pytest
 from conftest import run_moa
 from groq_server import Behavior, GroqServer, RecordedRequest
@@ -66,10 +66,9 @@ def test_a_queued_reference_says_queued_in_its_panel(
 ) -> None:
     local_server.set("m", Behavior(text="slow " * 30, tokens_per_second=20))  # the third waits 3 s
     env = local_env(moa_env, tmp_path, local_server, "local", "max_concurrency = 1\n")
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "moa_cli", "ask", "--samples", "3", "-m", "local:m", "-a", "local:m", "q"],
-        env={**env, "TERM": "xterm-256color"},
+    child = procs.spawn(
+        ["ask", "--samples", "3", "-m", "local:m", "-a", "local:m", "q"],
+        {**env, "TERM": "xterm-256color"},
         dimensions=(40, 120),
         timeout=20,
     )

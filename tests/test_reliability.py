@@ -12,7 +12,6 @@ from __future__ import annotations
 import socket
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pexpect
+import procs
 import pytest
 from conftest import isolated_env, run_moa
 from groq_server import Behavior, GroqServer, RecordedRequest
@@ -96,9 +96,7 @@ def closed_port() -> int:
 def spawn_pty(args: list[str], env: dict[str, str], **kwargs: Any) -> pexpect.spawn:
     """``python -m moa_cli ARGS`` on a 40x120 pseudo-terminal; output is bytes unless ``encoding`` is given."""
     env = {**env, "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1"}
-    child = pexpect.spawn(
-        sys.executable, ["-m", "moa_cli", *args], env=env, dimensions=(40, 120), timeout=15, **kwargs
-    )
+    child = procs.spawn(args, env, dimensions=(40, 120), timeout=15, **kwargs)
     child.delaybeforesend = None
     return child
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import procs
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
 from test_reliability import (
@@ -28,13 +29,7 @@ from test_reliability import (
 
 
 def start_ask(env: dict[str, str], *args: str, stderr: int = subprocess.PIPE) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "moa_cli", "ask", *REFS, *args, "q"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        env=env,
-    )
+    return procs.popen(["ask", *REFS, *args, "q"], env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
 
 
 def checkpointed_answer(env: dict[str, str]) -> str:

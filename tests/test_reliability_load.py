@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import procs
 import pytest
 from groq_server import Behavior, GroqServer
 from test_reliability import REFS, assert_database_consistent, db_path, read_to_end, spawn_pty, stored_turns, use_config
@@ -26,10 +26,7 @@ MB = 1024  # /proc/PID/status counts kB
 
 
 def start_ask(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "moa_cli", "ask", "-q", *args],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-    )
+    return procs.popen(["ask", "-q", *args], env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_asks_at_once_on_one_database_lose_nothing(groq_server: GroqServer, moa_env: dict[str, str]) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 
 import pexpect
+import procs
 import pytest
 from groq_server import Behavior, GroqServer
 from test_reliability import (
@@ -32,13 +32,7 @@ TURN_END = r"\d+/\d+ references"
 
 
 def start_ask(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "moa_cli", "ask", *REFS, "q"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    return procs.popen(["ask", *REFS, "q"], env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def assert_stopped_cleanly(env: dict[str, str], output: bytes) -> None:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import procs
 import pytest
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
@@ -168,10 +169,7 @@ def test_a_disk_that_fills_while_the_answer_streams_costs_only_the_record(
     first_turn(moa_env)
     answer = " ".join(f"w{i}" for i in range(60))
     groq_server.set("agg/x", Behavior(text=answer, tokens_per_second=100))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moa_cli", "ask", *REFS, "q"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=moa_env,
-    )
+    proc = procs.popen(["ask", *REFS, "q"], moa_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     first = os.read(proc.stdout.fileno(), 3)  # unbuffered: communicate() reads the fd, not a buffer
     resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (1, 1))  # now the disk is full

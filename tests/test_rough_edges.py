@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pexpect
+import procs
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
 from test_ask_terminal import read_all, visible
@@ -14,7 +14,7 @@ from test_chat_repl import PROMPT, REFS, leave, say, spawn_chat
 
 def spawn_ask(args: list[str], env: dict[str, str], columns: int = 120) -> pexpect.spawn:
     env = {**env, "TERM": "xterm-256color", "COLUMNS": str(columns)}
-    return pexpect.spawn(sys.executable, ["-m", "moa_cli", "ask", *args], env=env, dimensions=(40, columns), timeout=15)
+    return procs.spawn(["ask", *args], env, dimensions=(40, columns), timeout=15)
 
 
 def test_a_failing_references_line_is_printed_once(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
@@ -111,8 +111,7 @@ def test_a_table_has_one_blank_line_before_it_in_sessions_show(
 ) -> None:
     groq_server.set("agg/x", Behavior(text=TABLE_ANSWER))
     run_moa(["ask", *REFS, "q"], moa_env)
-    child = pexpect.spawn(sys.executable, ["-m", "moa_cli", "sessions", "show"], env={**moa_env, "COLUMNS": "40"},
-                          dimensions=(40, 40))
+    child = procs.spawn(["sessions", "show"], {**moa_env, "COLUMNS": "40"}, dimensions=(40, 40))
     lines = [line.rstrip() for line in visible(read_all(child)).split("\r\n")]
     table = lines.index("name  value")
     assert lines[table - 2 : table] == ["Intro.", ""]

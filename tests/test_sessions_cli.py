@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
+import procs
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
 
@@ -125,13 +125,8 @@ def test_sigterm_while_the_aggregator_streams_stores_the_turn_as_interrupted(
     groq_server: GroqServer, moa_env: dict[str, str]
 ) -> None:
     groq_server.set("agg/x", Behavior(text=" ".join(f"w{i}" for i in range(300)), tokens_per_second=50))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moa_cli", "ask", *REFS, "long one"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=moa_env,
-    )
+    proc = procs.popen(["ask", *REFS, "long one"], moa_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
     assert proc.stdout is not None
     first = proc.stdout.read(3)  # the aggregator has started streaming
     assert first == b"w0 "
