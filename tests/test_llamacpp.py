@@ -139,13 +139,15 @@ def test_a_three_turn_chat_with_a_real_model(llama_env: dict[str, str]) -> None:
     leave(child)
 
 
-def small_data_set(path: Path, rows: int = 3) -> Path:
-    """Up to three rows: an MT-Bench-style two-turn one, then single questions."""
-    shapes = [
-        {"question_id": 81, "turns": ["Name an animal.", "Name another one."]},
-        {"id": "colour", "prompt": "Name a colour."},
-        {"id": "fruit", "question": "Name a fruit."},
-    ][:rows]
+SHAPES = [
+    {"question_id": 81, "turns": ["Name an animal.", "Name another one."]},
+    {"id": "colour", "prompt": "Name a colour."},
+    {"id": "fruit", "question": "Name a fruit."},
+]
+"""An MT-Bench-style two-turn row, then single questions in batch's other two field names."""
+
+
+def small_data_set(path: Path, shapes: list[dict[str, object]] = SHAPES) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in shapes), encoding="utf-8")
     return path
 
@@ -170,15 +172,16 @@ def test_an_eval_judged_by_a_real_model_runs_to_its_report_with_both_systems(
 ) -> None:
     """A 135M judge rarely ends with [[A]], [[B]] or [[C]]: such verdicts count as ties, so only
     that the run completes and reports both systems is asserted, not a win rate. The judge writes
-    no more than the configured answers (``MAX_TOKENS``)."""
+    no more than the configured answers (``MAX_TOKENS``). One single-turn row: the batch test above
+    takes the two-turn row through the real model, and each row here costs six model calls."""
     report = tmp_path / "eval.md"
-    args = ["eval", str(small_data_set(tmp_path / "rows.jsonl", rows=2)), "--system", "solo=single:llamacpp:smollm2",
+    args = ["eval", str(small_data_set(tmp_path / "rows.jsonl", SHAPES[1:2])), "--system", "solo=single:llamacpp:smollm2",
             "--system", "self=self:llamacpp:smollm2*2", "--baseline", "solo", "--judge", "llamacpp:smollm2",
             "--json", "--report", str(report)]
     proc = run_moa(args, llama_env, timeout=600)
     assert proc.returncode == 0, proc.stderr.decode()
     systems = json.loads(proc.stdout)["systems"]
     assert set(systems) == {"solo", "self"}
-    assert systems["self"]["rows"] == 2
+    assert systems["self"]["rows"] == systems["solo"]["rows"] == 1
     text = report.read_text(encoding="utf-8")
     assert "solo" in text and "self" in text
