@@ -8,6 +8,7 @@ whoever drives the run: a run stopped early (Ctrl-C) still has every partial ans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import deque
@@ -79,6 +80,8 @@ class MoaRun:
         """Fits and paces every call to its model's rate limits (shared by this user's moa processes)."""
         self.result = MoaResult(question=request.question)
         self.seed_base = random.randrange(1, 2**31 - 64)
+        self._closing: set[asyncio.Task[None]] = set()
+        """Tasks whose agent has ended and whose connection is being closed (awaited at the run's end)."""
         self._held: list[Event] = []
         """The end of the last layer, yielded once the next stage's requests are out (see ``_layer``)."""
 
@@ -111,6 +114,7 @@ class MoaRun:
             result.finished_at = self.clock()
             yield Finished(result)
         finally:
+            await self._closed()
             self.budget.flush()  # what the calls gave back and taught, for the other moa processes
             if result.status == "running":
                 result.status = "interrupted"
@@ -200,7 +204,8 @@ class MoaRun:
                             yield self._left_out(
                                 agent_result, f"still to retry in {wait:.2g}s, after the others were done"
                             )
-            late = [(t, r) for t, r in tasks.items() if not t.done()]
+            late = [(t, r) for t, r in tasks.items() if not t.done() and r.status == "running"]
+            self._closing.update(t for t in tasks if not t.done() and tasks[t].status != "running")
             for task, _ in late:
                 task.cancel()
             await asyncio.gather(*(t for t, _ in late), return_exceptions=True)
@@ -223,11 +228,19 @@ class MoaRun:
         finally:
             for timer in timers:
                 timer.cancel()
-            pending = [t for t in tasks if not t.done()]
+            pending = [t for t in tasks if not t.done() and t not in self._closing]
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _closed(self) -> None:
+        """Every connection still being closed, closed; an interrupted run does not wait for them."""
+        if self.result.status == "running":
+            for task in self._closing:
+                task.cancel()
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        self._closing.clear()
 
     def _release(self) -> list[Event]:
         held, self._held = self._held, []
@@ -309,12 +322,21 @@ class MoaRun:
             yield AgentFailed(agent_result)
             return
         call = self.budget.watched(replace(call, reasoning_effort=self._effort(agent_result.agent)))
+        settled = False
         try:
             async for event in self._stream(agent_result, call):
+                if isinstance(event, AgentDone | AgentFailed):  # settled before anyone hears the end
+                    settled = True
+                    self._settle(agent_result, call)
                 yield event
         finally:
-            self.budget.settle(call, agent_result.usage)
-            agent_result.cost = self.budget.cost(call.model, agent_result.usage)
+            if not settled:
+                self._settle(agent_result, call)
+
+    def _settle(self, agent_result: AgentResult, call: ChatCall) -> None:
+        """What ``call`` used, given back to its budget; its cost kept in ``agent_result``."""
+        self.budget.settle(call, agent_result.usage)
+        agent_result.cost = self.budget.cost(call.model, agent_result.usage)
 
     def _effort(self, agent: Agent) -> str | None:
         """The reasoning effort for ``agent``'s model: its spec's, else the request's, else the config's."""
@@ -332,8 +354,9 @@ class MoaRun:
         announced = agent.role != "aggregator"
         if announced:
             yield AgentStarted(agent, agent_result)
+        chunks = self.provider.stream(call)
         try:
-            async for chunk in self.provider.stream(call):
+            async for chunk in chunks:
                 if not announced:
                     announced = True
                     yield AgentStarted(agent, agent_result)
@@ -349,8 +372,9 @@ class MoaRun:
                         yield ReasoningDelta(agent, chunk.text)
                 elif isinstance(chunk, Usage):
                     agent_result.usage = chunk
-                elif isinstance(chunk, Finish):
+                elif isinstance(chunk, Finish):  # the answer is whole: what follows is closing
                     finish = chunk
+                    break
                 elif isinstance(chunk, Queued):
                     agent_result.queued = chunk.waiting
                     yield AgentQueued(agent, chunk.waiting)
@@ -370,6 +394,10 @@ class MoaRun:
         if not announced:
             yield AgentStarted(agent, agent_result)
         yield AgentDone(agent_result) if agent_result.ok else AgentFailed(agent_result)
+        if finish is not None:  # its connection is closed after the engine has heard the end
+            with contextlib.suppress(ProviderError):
+                async for _ in chunks:
+                    pass
 
 
 def forget_answer(result: AgentResult) -> None:
