@@ -69,3 +69,44 @@ async def test_the_groq_stream_ends_once_and_its_connection_is_kept_for_the_next
                 assert len(server._connections) == 1  # read to its end: back in the pool, not dropped
         finally:
             await provider.aclose()
+
+
+class ClosesWhenLetGo:
+    """Answers (``r1`` first), then closes each stream when its pace lets it, noting whether the
+    aggregator had been called by then."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.closed: dict[str, bool] = {}
+
+    async def stream(self, call: ChatCall) -> AsyncIterator[Chunk]:
+        self.calls.append(call.model)
+        name = f"{call.model} of layer {self.calls.count(call.model)}"
+        if call.model != "r1":
+            await asyncio.sleep(0.01 * len(self.calls))  # r1 answers first
+        yield Delta("text", f"{call.model} answer")
+        yield Finish("stop")
+        if call.pace is not None:
+            await call.pace.closable()
+        self.closed[name] = "agg" in self.calls
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_the_last_layer_closes_all_but_its_first_answer_after_the_aggregator_is_asked() -> None:
+    provider = ClosesWhenLetGo()
+    refs = (ModelSpec("r1"), ModelSpec("r2"), ModelSpec("r3"))
+    run = MoaRun(MoaRequest(question="q", references=refs, aggregator=ModelSpec("agg"), layers=2), provider)
+    await asyncio.wait_for(collect(run), 5)
+    assert run.result.status == "complete"
+    # Layer 1 closes at once: layer 2 needs every connection. Layer 2's r1 closes at once (its
+    # connection serves the aggregator); r2 and r3 once the aggregator has been asked.
+    assert provider.closed == {
+        "r1 of layer 1": False, "r2 of layer 1": False, "r3 of layer 1": False,
+        "r1 of layer 2": False, "r2 of layer 2": True, "r3 of layer 2": True, "agg of layer 1": True,
+    }
+
+
+async def collect(run: MoaRun) -> list[object]:
+    return [event async for event in run]

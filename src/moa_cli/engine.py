@@ -82,6 +82,8 @@ class MoaRun:
         self.seed_base = random.randrange(1, 2**31 - 64)
         self._closing: set[asyncio.Task[None]] = set()
         """Tasks whose agent has ended and whose connection is being closed (awaited at the run's end)."""
+        self._closes_held: list[Pace] = []
+        """Streams whose responses close once the aggregator's request is out (``_hold_closes``)."""
         self._held: list[Event] = []
         """The end of the last layer, yielded once the next stage's requests are out (see ``_layer``)."""
 
@@ -175,6 +177,8 @@ class MoaRun:
                     running -= 1
                     ends -= 1
                     answered += isinstance(item, AgentDone)
+                    if answered == 1 and isinstance(item, AgentDone) and layer == request.layers:
+                        self._hold_closes(results, paces)
                     if running == 1 or (answered == 1 and isinstance(item, AgentDone)):
                         # The aggregator now waits on these: the last one is read at full speed.
                         interval = 0.0 if running == 1 else FINISHING_READ_INTERVAL
@@ -234,8 +238,26 @@ class MoaRun:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
 
+    def _hold_closes(self, results: list[AgentResult], paces: dict[Agent, Pace]) -> None:
+        """The last layer's others close their responses after the aggregator's request is out.
+
+        Each close walks every open connection of the pool; 64 of them ending together would
+        delay the aggregator's request. The first to answer closes at once: its connection is free
+        for that request. (Between layers all close at once: the next layer needs every one.)
+        """
+        for result in results:
+            if result.status == "running" and (pace := paces.get(result.agent)) is not None:
+                pace.hold_close()
+                self._closes_held.append(pace)
+
+    def _let_close(self) -> None:
+        for pace in self._closes_held:
+            pace.let_close()
+        self._closes_held.clear()
+
     async def _closed(self) -> None:
         """Every connection still being closed, closed; an interrupted run does not wait for them."""
+        self._let_close()
         if self.result.status == "running":
             for task in self._closing:
                 task.cancel()
@@ -268,10 +290,12 @@ class MoaRun:
                 try:
                     item = await asyncio.wait_for(queue.get(), HELD_AT_MOST)
                 except TimeoutError:  # its server is slow to answer: the request is out, store the layer's end now
+                    self._let_close()
                     for held in self._release():
                         yield held
             if item is None:
                 item = await queue.get()
+            self._let_close()
             while item is not _DEADLINE:
                 yield item  # type: ignore[misc]
                 item = await queue.get()

@@ -133,6 +133,7 @@ class SdkProvider:
             if queued:
                 yield Queued(True)
             await self.slots.acquire()
+            released = False
             retry: Retrying | None = None
             try:
                 if queued:
@@ -140,6 +141,9 @@ class SdkProvider:
                 seen = _Seen()
                 try:
                     async for chunk in self._stream_once(call, seen):
+                        if seen.finished and not released:  # the answer is whole: its slot is free
+                            released = True
+                            self.slots.release()
                         yield chunk
                 except ProviderError as error:
                     if error.kind == "connection" and seen.opened and self._crowded(restarts):
@@ -158,7 +162,8 @@ class SdkProvider:
                         yield Finish(seen.finish_reason)
                         return
             finally:
-                self.slots.release()
+                if not released:
+                    self.slots.release()
             yield retry
             await asyncio.sleep(retry.wait)
 
@@ -273,6 +278,8 @@ class SdkProvider:
                     if seen.done and seen.with_choices and seen.finish_reason is not None:
                         seen.finished = True
                         break
+                    if seen.done and call.pace is not None:  # its end is said once the body has ended
+                        call.pace.let_close()
                 if seen.finished:
                     # The answer is whole: its end is said now, and only then is the body read to
                     # its end, so that its connection goes back to the pool for the next request.
