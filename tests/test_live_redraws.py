@@ -39,3 +39,31 @@ def test_no_redraw_between_the_last_reference_and_the_aggregator() -> None:
     renderer.handle(AgentStarted(aggregator.agent, aggregator))
     assert drawn.wait(5), "drawn again once the aggregator has started"
     renderer.close(MoaResult("q"))
+
+
+def test_redraws_wait_while_a_layers_references_keep_ending() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=100, height=30)
+    renderer = LiveRenderer(console, refresh_per_second=20)
+    draws = []
+    drawn = threading.Event()
+    refresh = renderer.live.refresh
+
+    def counted() -> None:
+        draws.append(1)
+        drawn.set()
+        refresh()
+
+    renderer.live.refresh = counted  # type: ignore[method-assign]
+    results = [AgentResult(Agent("reference", 1, i, f"ref/{i}")) for i in range(64)]
+    for result in results:
+        renderer.handle(AgentStarted(result.agent, result))
+    assert drawn.wait(5), "the panels are drawn while the references stream"
+    draws.clear()
+    pause = threading.Event()
+    for result in results[:60]:  # 60 ends over 0.3 s: six redraw periods
+        result.status = "done"
+        pause.wait(0.005)
+    assert len(draws) <= 1, "at most a redraw already under way when the ends began"
+    drawn.clear()
+    assert drawn.wait(5), "drawn again once the ends stop, the last references still streaming"
+    renderer.close(MoaResult("q"))

@@ -104,3 +104,19 @@ async def test_a_cancelled_read_stays_cancelled_and_stops_the_network_read() -> 
         await reading
     with pytest.raises(StopAsyncIteration):
         await anext(source)
+
+
+async def test_a_stream_held_from_closing_reads_nothing_after_done_until_let_go() -> None:
+    network = Network()
+    pace = Pace(0.0)
+    pace.hold_close()
+    pieces = gathered(network.chunks(), pace)
+    network.send(b"data: x\n\ndata: [DONE]\n\n", None)  # then the body's end
+    assert await anext(pieces) == b"data: x\n\ndata: [DONE]\n\n"
+    reading = asyncio.ensure_future(anext(pieces))
+    for _ in range(5):  # the reader's turns: it must stay where it is
+        await asyncio.sleep(0)
+    assert not reading.done() and network.queue.qsize() == 1
+    pace.let_close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(reading, 1.0)

@@ -15,27 +15,23 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Final
 
+from moa_cli.agent_stream import failed_with, stream_agent
 from moa_cli.budget import Budget
 from moa_cli.errors import ProviderError
 from moa_cli.events import (
     Agent,
     AgentDone,
     AgentFailed,
-    AgentQueued,
     AgentResult,
     AgentRetrying,
-    AgentStarted,
     AgentTrimmed,
     Event,
     Finished,
     MoaResult,
-    ReasoningDelta,
-    TextDelta,
-    Usage,
 )
 from moa_cli.model_limits import effort_for
 from moa_cli.prompts import build_messages
-from moa_cli.providers.base import ChatCall, ChatStreamer, Delta, Finish, Pace, Queued, Retrying
+from moa_cli.providers.base import ChatCall, ChatStreamer, Pace
 from moa_cli.request import MoaRequest, ModelSpec
 
 REFERENCE_READ_INTERVAL: Final = 0.01
@@ -79,6 +75,10 @@ class MoaRun:
         """Fits and paces every call to its model's rate limits (shared by this user's moa processes)."""
         self.result = MoaResult(question=request.question)
         self.seed_base = random.randrange(1, 2**31 - 64)
+        self._closing: set[asyncio.Task[None]] = set()
+        """Tasks whose agent has ended and whose connection is being closed (awaited at the run's end)."""
+        self._closes_held: list[Pace] = []
+        """Streams whose responses close once the aggregator's request is out (``_hold_closes``)."""
         self._held: list[Event] = []
         """The end of the last layer, yielded once the next stage's requests are out (see ``_layer``)."""
 
@@ -111,6 +111,7 @@ class MoaRun:
             result.finished_at = self.clock()
             yield Finished(result)
         finally:
+            await self._closed()
             self.budget.flush()  # what the calls gave back and taught, for the other moa processes
             if result.status == "running":
                 result.status = "interrupted"
@@ -171,6 +172,8 @@ class MoaRun:
                     running -= 1
                     ends -= 1
                     answered += isinstance(item, AgentDone)
+                    if answered == 1 and isinstance(item, AgentDone) and layer == request.layers:
+                        self._hold_closes(results, paces)
                     if running == 1 or (answered == 1 and isinstance(item, AgentDone)):
                         # The aggregator now waits on these: the last one is read at full speed.
                         interval = 0.0 if running == 1 else FINISHING_READ_INTERVAL
@@ -200,7 +203,8 @@ class MoaRun:
                             yield self._left_out(
                                 agent_result, f"still to retry in {wait:.2g}s, after the others were done"
                             )
-            late = [(t, r) for t, r in tasks.items() if not t.done()]
+            late = [(t, r) for t, r in tasks.items() if not t.done() and r.status == "running"]
+            self._closing.update(t for t in tasks if not t.done() and tasks[t].status != "running")
             for task, _ in late:
                 task.cancel()
             await asyncio.gather(*(t for t, _ in late), return_exceptions=True)
@@ -223,11 +227,37 @@ class MoaRun:
         finally:
             for timer in timers:
                 timer.cancel()
-            pending = [t for t in tasks if not t.done()]
+            pending = [t for t in tasks if not t.done() and t not in self._closing]
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+
+    def _hold_closes(self, results: list[AgentResult], paces: dict[Agent, Pace]) -> None:
+        """The last layer's others close their responses after the aggregator's request is out.
+
+        Each close walks every open connection of the pool; 64 of them ending together would
+        delay the aggregator's request. The first to answer closes at once: its connection is free
+        for that request. (Between layers all close at once: the next layer needs every one.)
+        """
+        for result in results:
+            if result.status == "running" and (pace := paces.get(result.agent)) is not None:
+                pace.hold_close()
+                self._closes_held.append(pace)
+
+    def _let_close(self) -> None:
+        for pace in self._closes_held:
+            pace.let_close()
+        self._closes_held.clear()
+
+    async def _closed(self) -> None:
+        """Every connection still being closed, closed; an interrupted run does not wait for them."""
+        self._let_close()
+        if self.result.status == "running":
+            for task in self._closing:
+                task.cancel()
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        self._closing.clear()
 
     def _release(self) -> list[Event]:
         held, self._held = self._held, []
@@ -255,10 +285,12 @@ class MoaRun:
                 try:
                     item = await asyncio.wait_for(queue.get(), HELD_AT_MOST)
                 except TimeoutError:  # its server is slow to answer: the request is out, store the layer's end now
+                    self._let_close()
                     for held in self._release():
                         yield held
             if item is None:
                 item = await queue.get()
+            self._let_close()
             while item is not _DEADLINE:
                 yield item  # type: ignore[misc]
                 item = await queue.get()
@@ -309,100 +341,27 @@ class MoaRun:
             yield AgentFailed(agent_result)
             return
         call = self.budget.watched(replace(call, reasoning_effort=self._effort(agent_result.agent)))
+        settled = False
         try:
-            async for event in self._stream(agent_result, call):
+            async for event in stream_agent(self.provider, agent_result, call, self.clock):
+                if isinstance(event, AgentDone | AgentFailed):  # settled before anyone hears the end
+                    settled = True
+                    self._settle(agent_result, call)
                 yield event
         finally:
-            self.budget.settle(call, agent_result.usage)
-            agent_result.cost = self.budget.cost(call.model, agent_result.usage)
+            if not settled:
+                self._settle(agent_result, call)
+
+    def _settle(self, agent_result: AgentResult, call: ChatCall) -> None:
+        """What ``call`` used, given back to its budget; its cost kept in ``agent_result``."""
+        self.budget.settle(call, agent_result.usage)
+        agent_result.cost = self.budget.cost(call.model, agent_result.usage)
 
     def _effort(self, agent: Agent) -> str | None:
         """The reasoning effort for ``agent``'s model: its spec's, else the request's, else the config's."""
         request = self.request
         spec = request.aggregator if agent.role == "aggregator" else request.references[agent.index // request.samples]
         return effort_for(agent.model, spec.reasoning_effort or request.reasoning_effort, self.budget.models)
-
-    async def _stream(self, agent_result: AgentResult, call: ChatCall) -> AsyncIterator[Event]:
-        """Stream one agent's call, keeping everything it sends in ``agent_result``."""
-        agent = agent_result.agent
-        agent_result.started_at = self.clock()
-        finish: Finish | None = None
-        # The aggregator is announced once its request is out (or something else came back): a
-        # consumer drawing "started" (the layer summary, on a terminal) must not delay the request.
-        announced = agent.role != "aggregator"
-        if announced:
-            yield AgentStarted(agent, agent_result)
-        try:
-            async for chunk in self.provider.stream(call):
-                if not announced:
-                    announced = True
-                    yield AgentStarted(agent, agent_result)
-                if isinstance(chunk, Delta):
-                    agent_result.streamed += chunk.pieces
-                    if agent_result.first_token_at is None:
-                        agent_result.first_token_at = self.clock()
-                    if chunk.kind == "text":
-                        agent_result.text_parts.append(chunk.text)
-                        yield TextDelta(agent, chunk.text)
-                    else:
-                        agent_result.reasoning_parts.append(chunk.text)
-                        yield ReasoningDelta(agent, chunk.text)
-                elif isinstance(chunk, Usage):
-                    agent_result.usage = chunk
-                elif isinstance(chunk, Finish):
-                    finish = chunk
-                elif isinstance(chunk, Queued):
-                    agent_result.queued = chunk.waiting
-                    yield AgentQueued(agent, chunk.waiting)
-                elif isinstance(chunk, Retrying):
-                    if chunk.restart:
-                        forget_answer(agent_result)
-                    yield AgentRetrying(agent, chunk.wait, chunk.reason)
-        except ProviderError as error:
-            failed_with(agent_result, error)
-        except Exception as error:  # a bug must not lose the other agents' answers
-            agent_result.status, agent_result.error_kind = "failed", "internal"
-            agent_result.error = f"{agent.model}: internal error: {type(error).__name__}: {error}"
-        else:
-            judge(agent_result, finish, call.max_tokens)
-        agent_result.queued = False
-        agent_result.finished_at = self.clock()
-        if not announced:
-            yield AgentStarted(agent, agent_result)
-        yield AgentDone(agent_result) if agent_result.ok else AgentFailed(agent_result)
-
-
-def forget_answer(result: AgentResult) -> None:
-    """The provider is asking again from the start: what streamed so far is void."""
-    result.text_parts.clear()
-    result.reasoning_parts.clear()
-    result.streamed = 0
-    result.usage = None
-    result.first_token_at = None
-
-
-def judge(result: AgentResult, finish: Finish | None, max_tokens: int) -> None:
-    """Whether a stream that ended cleanly answered: no text is a failure; a cut is a warning.
-
-    ``finish`` is None when the provider does not report how its streams end.
-    """
-    model = result.agent.model
-    reason = finish.reason if finish else "stop"
-    result.finish_reason = finish.reason if finish else None
-    if not result.text:
-        if reason not in ("stop", None):
-            detail = f" (finish_reason {reason})"
-        else:
-            detail = " (only reasoning)" if result.reasoning else ""
-        result.status, result.error_kind, result.error = "failed", "empty", f"{model}: returned no text{detail}"
-        return
-    result.status = "done"
-    if reason == "length":
-        result.warning = f"{model}: the answer was cut at the {max_tokens:,}-token limit (finish_reason length)"
-    elif reason == "content_filter":
-        result.warning = f"{model}: the answer was stopped by a content filter (finish_reason content_filter)"
-    elif reason is None:
-        result.warning = f"{model}: the answer was cut off (the stream ended without a finish reason)"
 
 
 def all_failed_message(results: list[AgentResult]) -> str:
@@ -414,9 +373,3 @@ def all_failed_message(results: list[AgentResult]) -> str:
     if len(causes) == 1:  # one cause for all, such as a server that cannot be reached
         return f"{causes.pop()} (all {len(results)} reference models)"
     return f"all {len(results)} reference models failed: " + "; ".join(errors)
-
-
-def failed_with(result: AgentResult, error: ProviderError) -> None:
-    """Mark ``result`` failed by ``error``, keeping its kind and any wait the server asked for."""
-    result.status, result.error, result.error_kind = "failed", str(error), error.kind
-    result.retry_after = error.retry_after

@@ -18,11 +18,12 @@ class Pace:
     aggregator waits for: its pause ends at once and it is read at full speed from then on.
     """
 
-    __slots__ = ("interval", "_waiter")
+    __slots__ = ("interval", "_waiter", "_closable")
 
     def __init__(self, interval: float = 0.0) -> None:
         self.interval = interval
         self._waiter: asyncio.Future[None] | None = None
+        self._closable: asyncio.Future[None] | None = None
 
     async def pause(self) -> None:
         """Wait ``interval`` seconds, or until :meth:`release`."""
@@ -44,6 +45,23 @@ class Pace:
         self.interval = min(self.interval, interval)
         if self._waiter is not None:
             _wake(self._waiter)
+
+
+    def hold_close(self) -> None:
+        """A stream that has sent ``[DONE]`` reads no further (the body's end, which closes its
+        response: work that grows with the open connections) until :meth:`let_close`."""
+        if self._closable is None:
+            self._closable = asyncio.get_running_loop().create_future()
+
+    def let_close(self) -> None:
+        """The stream may read to its end and close."""
+        if self._closable is not None:
+            _wake(self._closable)
+
+    async def closable(self) -> None:
+        """Return once the stream may close (at once unless :meth:`hold_close` was called)."""
+        if self._closable is not None and not self._closable.done():
+            await self._closable
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

@@ -17,6 +17,7 @@ streamed, so an answer is never duplicated.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -132,6 +133,7 @@ class SdkProvider:
             if queued:
                 yield Queued(True)
             await self.slots.acquire()
+            released = False
             retry: Retrying | None = None
             try:
                 if queued:
@@ -139,6 +141,9 @@ class SdkProvider:
                 seen = _Seen()
                 try:
                     async for chunk in self._stream_once(call, seen):
+                        if seen.finished and not released:  # the answer is whole: its slot is free
+                            released = True
+                            self.slots.release()
                         yield chunk
                 except ProviderError as error:
                     if error.kind == "connection" and seen.opened and self._crowded(restarts):
@@ -149,13 +154,16 @@ class SdkProvider:
                         retry = Retrying(wait, error.args[0])
                         attempt += 1
                 else:
+                    if seen.finished:  # said at [DONE], before the response was closed
+                        return
                     if seen.finish_reason is None and self._crowded(restarts):
                         retry, restarts = self._restart(call.model, seen), restarts + 1
                     else:
                         yield Finish(seen.finish_reason)
                         return
             finally:
-                self.slots.release()
+                if not released:
+                    self.slots.release()
             yield retry
             await asyncio.sleep(retry.wait)
 
@@ -262,10 +270,23 @@ class SdkProvider:
                 body = response.aiter_bytes()
                 if call.pace is not None:
                     body = gathered(body, call.pace)
-                async for batch in sse_batches(body, seen.stray):
+                batches = sse_batches(body, seen.stray)
+                async for batch in batches:
                     for item in merge_deltas(self._batch_chunks(model, batch, seen)):
                         seen.chunks += 1
                         yield item
+                    if seen.done and seen.with_choices and seen.finish_reason is not None:
+                        seen.finished = True
+                        break
+                    if seen.done and call.pace is not None:  # its end is said once the body has ended
+                        call.pace.let_close()
+                if seen.finished:
+                    # The answer is whole: its end is said now, and only then is the body read to
+                    # its end, so that its connection goes back to the pool for the next request.
+                    yield Finish(seen.finish_reason)
+                    with contextlib.suppress(self.transport_error):
+                        async for _ in batches:
+                            pass
             finally:
                 await response.aclose()
         except self._sdk.APIError as exc:
@@ -332,6 +353,8 @@ class _Seen:
     with_choices: int = 0
     done: bool = False
     """``[DONE]`` arrived."""
+    finished: bool = False
+    """:class:`Finish` was yielded at ``[DONE]``; what followed was only the body's end."""
     finish_reason: str | None = None
     stray: list[bytes] = field(default_factory=list)
     """The first lines of the body that were not server-sent events."""

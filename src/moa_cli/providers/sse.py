@@ -76,6 +76,8 @@ async def gathered(chunks: AsyncIterator[bytes], pace: Pace) -> AsyncIterator[by
             async for chunk in chunks:
                 arrived.append(chunk)
                 wake()
+                if chunk[-16:].rstrip().endswith(b"[DONE]"):
+                    await pace.closable()
         except Exception as error:  # handed on with what arrived before it
             failed.append(error)
         finally:

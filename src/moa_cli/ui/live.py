@@ -36,6 +36,10 @@ from moa_cli.ui.reflow import erase_rewrapped
 from moa_cli.ui.sanitize import strip_controls
 
 
+ENDING_HOLD = 0.5
+"""The longest the panels go undrawn while a layer's references keep ending (see ``_redraw``)."""
+
+
 class LiveRenderer:
     """Draws a run on a terminal. Redraws are capped by ``Live``; events only update state."""
 
@@ -74,10 +78,22 @@ class LiveRenderer:
 
     def _redraw(self, every: float) -> None:
         """Redraw every ``every`` seconds, but not during a hop: a redraw holds the GIL for
-        milliseconds (more at 64 references), and the next stage's requests must not wait for it."""
+        milliseconds (more at 64 references), and the next stage's requests must not wait for it.
+
+        References tend to end together, and the last of them may end at any moment: while they
+        keep ending (one or more since the last tick), redraws wait, up to ``ENDING_HOLD`` seconds.
+        """
+        ended, drawn = 0, time.monotonic()
         while not self._stopped.wait(every):
-            if not self._between_stages():
-                self.live.refresh()
+            if self._between_stages():
+                continue
+            now_ended = sum(panel.result.status != "running" for panel in self.layer_panels)
+            ending = self.aggregator is None and now_ended > ended and now_ended < len(self.layer_panels)
+            ended = now_ended
+            if ending and time.monotonic() - drawn < ENDING_HOLD:
+                continue
+            self.live.refresh()
+            drawn = time.monotonic()
 
     def _between_stages(self) -> bool:
         """Every reference of the layer has ended and nothing of the next stage has come yet."""
