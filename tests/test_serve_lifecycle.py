@@ -72,6 +72,8 @@ def test_serve_hang_up_while_references_answer_closes_their_requests(
 
 def test_serve_streams_to_eight_clients_at_once(server: ServeProcess, groq_server: GroqServer) -> None:
     groq_server.set("*", Behavior(tokens_per_second=100))
+    for model in REFERENCES:  # 0.3 s each: far longer than starting eight turns takes on a busy machine
+        groq_server.set(model, Behavior(text="word " * 30, tokens_per_second=100))
     client = openai.AsyncOpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=30)
 
     async def one(i: int) -> str:
