@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from memory_provider import MemoryProvider, Script
 
 from moa_cli.app.turn import drive
@@ -17,10 +19,19 @@ from moa_cli.settings import Settings
 from moa_cli.store import Store
 
 
-async def test_the_aggregators_request_leaves_before_the_last_reference_is_written_and_both_are_stored(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("delay", "expected"),
+    [
+        # "slow" ends 20 ms after "quick": both rows are written once the aggregator's request is out.
+        (0.005, [("request", "quick"), ("request", "slow"), ("request", "agg"), ("row", "quick"), ("row", "slow")]),
+        # "slow" goes on for 400 ms: "quick" is written after HELD_AT_MOST, "slow" after the aggregator's request.
+        (0.1, [("request", "quick"), ("request", "slow"), ("row", "quick"), ("request", "agg"), ("row", "slow")]),
+    ],
+)
+async def test_the_aggregators_request_leaves_before_the_layers_last_rows_are_written_and_all_are_stored(
+    tmp_path: Path, delay: float, expected: list[tuple[str, str]]
 ) -> None:
-    provider = MemoryProvider({"quick": Script("a b"), "slow": Script("c d e f", delay=0.01)})
+    provider = MemoryProvider({"quick": Script("a b"), "slow": Script("c d e f", delay=delay)})
     order: list[tuple[str, str]] = []
     stream = provider.stream
     provider.stream = lambda call: (order.append(("request", call.model)), stream(call))[1]  # type: ignore[method-assign]
@@ -31,8 +42,7 @@ async def test_the_aggregators_request_leaves_before_the_last_reference_is_writt
         save = store.save_agent
         store.save_agent = lambda turn, result: (order.append(("row", result.agent.model)), save(turn, result))[1]  # type: ignore[method-assign]
         result = await drive(MoaRun(request, provider, budget=Budget(LimitsBook(None))), [recorder])
-        # "quick" is written while "slow" still streams; "slow" only once the aggregator's request is out.
-        assert order == [("request", "quick"), ("request", "slow"), ("row", "quick"), ("request", "agg"), ("row", "slow")]
+        assert order == expected
         assert result.status == "complete"
         [turn] = store.turns(session.id, with_agents=True)
         assert {(a.model, a.status, a.text) for a in turn.agents if a.role == "reference"} == {

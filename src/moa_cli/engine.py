@@ -45,9 +45,11 @@ FINISHING_READ_INTERVAL: Final = 0.002
 closely: their pauses shrink to this; the last one still running is parsed at once."""
 
 HELD_AT_MOST: Final = 0.05
-"""The end of a layer (its last rows stored, its panels drawn) waits for the aggregator's first
-event, so nothing delays the aggregator's request; but no longer than this: its request is out in a
-few ms, and a server slow to send its headers must not leave finished answers unstored meanwhile."""
+"""A reference's end (its row stored, its panel drawn) waits this long at most for the others of
+its layer to end too: when they do, the layer's ends are handed on after the next stage's requests
+are out, so that storing and drawing 64 of them does not delay those requests. The end of a layer
+waits for the aggregator's first event, again no longer than this: its request is out in a few ms,
+and a server slow to send its headers must not leave finished answers unstored meanwhile."""
 
 RETRY_WAIT_FLOOR: Final = 1.0
 """Once the others of a layer are done, a reference waiting to retry is kept only if its wait is
@@ -56,6 +58,8 @@ at most twice what the others took, or this many seconds: a server asking for a 
 
 _DEADLINE: Final = object()
 """Put on a layer's queue when its time is up (``ref_timeout`` or the straggler cut-off)."""
+_FLUSH: Final = object()
+"""Put on a layer's queue ``HELD_AT_MOST`` after a reference's end was held: hand the held on."""
 
 
 class MoaRun:
@@ -151,6 +155,7 @@ class MoaRun:
         backlog: deque[object] = deque()
         """Everything the streams have put on the queue by now: one pass of the event loop."""
         ends = 0  # how many references end in ``backlog``
+        flush: asyncio.TimerHandle | None = None
         try:
             while running:
                 if not backlog:
@@ -161,37 +166,46 @@ class MoaRun:
                 item = backlog.popleft()
                 if item is _DEADLINE:
                     break
-                if isinstance(item, AgentRetrying):
-                    retry_at[item.agent] = loop.time() + item.wait
-                elif isinstance(item, AgentDone | AgentFailed):
-                    retry_at.pop(item.result.agent, None)
-                else:  # it sends again: no longer waiting
-                    retry_at.pop(item.agent, None)  # type: ignore[attr-defined]
-                if isinstance(item, AgentDone | AgentFailed):
-                    others_done = loop.time()
-                    running -= 1
-                    ends -= 1
-                    answered += isinstance(item, AgentDone)
-                    if answered == 1 and isinstance(item, AgentDone) and layer == request.layers:
-                        self._hold_closes(results, paces)
-                    if running == 1 or (answered == 1 and isinstance(item, AgentDone)):
-                        # The aggregator now waits on these: the last one is read at full speed.
-                        interval = 0.0 if running == 1 else FINISHING_READ_INTERVAL
-                        for result in results:
-                            if result.status == "running" and result.agent in paces:
-                                paces[result.agent].hurry(interval)
-                    # The clock for stragglers starts when a majority has *answered*: quick failures
-                    # say nothing about how long a good answer takes.
-                    just_answered = isinstance(item, AgentDone)
-                    if request.straggler_factor > 0 and running and just_answered and answered == majority:
-                        cutoff = layer_start + request.straggler_factor * (loop.time() - layer_start)
-                        timers.append(loop.call_at(cutoff, queue.put_nowait, _DEADLINE))
-                if self._held or running <= ends:
-                    # This pass ends the layer: what is left of it waits until the next stage's
-                    # requests are out (the recorder's rows, the renderers' lines come after them).
-                    self._held.append(item)  # type: ignore[arg-type]
-                    continue
-                yield item  # type: ignore[misc]
+                if item is _FLUSH:  # the others did not end soon after: what ended is handed on now
+                    flush = None
+                    for held in self._release():
+                        yield held
+                else:
+                    if isinstance(item, AgentRetrying):
+                        retry_at[item.agent] = loop.time() + item.wait
+                    elif isinstance(item, AgentDone | AgentFailed):
+                        retry_at.pop(item.result.agent, None)
+                    else:  # it sends again: no longer waiting
+                        retry_at.pop(item.agent, None)  # type: ignore[attr-defined]
+                    if isinstance(item, AgentDone | AgentFailed):
+                        others_done = loop.time()
+                        running -= 1
+                        ends -= 1
+                        answered += isinstance(item, AgentDone)
+                        if answered == 1 and isinstance(item, AgentDone) and layer == request.layers:
+                            self._hold_closes(results, paces)
+                        if running == 1 or (answered == 1 and isinstance(item, AgentDone)):
+                            # The aggregator now waits on these: the last one is read at full speed.
+                            interval = 0.0 if running == 1 else FINISHING_READ_INTERVAL
+                            for result in results:
+                                if result.status == "running" and result.agent in paces:
+                                    paces[result.agent].hurry(interval)
+                        # The clock for stragglers starts when a majority has *answered*: quick failures
+                        # say nothing about how long a good answer takes.
+                        just_answered = isinstance(item, AgentDone)
+                        if request.straggler_factor > 0 and running and just_answered and answered == majority:
+                            cutoff = layer_start + request.straggler_factor * (loop.time() - layer_start)
+                            timers.append(loop.call_at(cutoff, queue.put_nowait, _DEADLINE))
+                    if self._held or running <= ends or isinstance(item, AgentDone | AgentFailed):
+                        # A reference's end waits a moment for the rest of its layer: the layer's ends
+                        # are handed on once the next stage's requests are out (the recorder's rows, the
+                        # renderers' lines come after them), or after HELD_AT_MOST if the others go on.
+                        self._held.append(item)  # type: ignore[arg-type]
+                        if flush is None and running > ends:
+                            flush = loop.call_later(HELD_AT_MOST, queue.put_nowait, _FLUSH)
+                            timers.append(flush)
+                    else:
+                        yield item  # type: ignore[misc]
                 if answered and running and len(retry_at) == running:  # only retries are left
                     for task, agent_result in tasks.items():
                         wait = retry_at.get(agent_result.agent, loop.time()) - loop.time()
@@ -210,7 +224,7 @@ class MoaRun:
             await asyncio.gather(*(t for t, _ in late), return_exceptions=True)
             while not queue.empty():
                 backlog.append(queue.get_nowait())
-            self._held.extend(x for x in backlog if x is not _DEADLINE)  # type: ignore[misc]
+            self._held.extend(x for x in backlog if x is not _DEADLINE and x is not _FLUSH)  # type: ignore[misc]
             now = loop.time()
             for _, agent_result in late:
                 timed_out = request.ref_timeout is not None and now - layer_start >= request.ref_timeout
