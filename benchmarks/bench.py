@@ -30,7 +30,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from groq_server import Behavior, GroqServer, RecordedRequest, tokenize  # noqa: E402
-from procs import ProcResult, run_piped, run_pty  # noqa: E402
+from timed_procs import ProcResult, run_piped, run_pty  # noqa: E402
 
 PYTHON = sys.executable
 _moa = shutil.which("moa", path=str(Path(PYTHON).parent))

@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
 from groq_server import Behavior, GroqServer  # noqa: E402
-from procs import run_piped, run_pty  # noqa: E402
+from timed_procs import run_piped, run_pty  # noqa: E402
 
 PYTHON = sys.executable
 _moa = shutil.which("moa", path=str(Path(PYTHON).parent))

@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 
 from growth import AGG, QUESTION, REFS, fill_session, session_growth  # noqa: E402
 from groq_server import Behavior, GroqServer  # noqa: E402
-from procs import run_piped  # noqa: E402
+from timed_procs import run_piped  # noqa: E402
 
 PYTHON = sys.executable
 _moa = shutil.which("moa", path=str(Path(PYTHON).parent))

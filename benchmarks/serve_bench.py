@@ -29,7 +29,7 @@ sys.path.insert(0, str(HERE))
 import httpx  # noqa: E402
 from bench import AGG, MOA, QUESTION, REFS, by_model, load, make_text, ms  # noqa: E402
 from groq_server import Behavior, GroqServer  # noqa: E402
-from procs import run_piped  # noqa: E402
+from timed_procs import run_piped  # noqa: E402
 
 REFERENCES = REFS[:3]
 CONFIG = f'references = {json.dumps(REFERENCES)}\naggregator = "{AGG}"\n'
