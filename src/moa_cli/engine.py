@@ -60,6 +60,8 @@ _DEADLINE: Final = object()
 """Put on a layer's queue when its time is up (``ref_timeout`` or the straggler cut-off)."""
 _FLUSH: Final = object()
 """Put on a layer's queue ``HELD_AT_MOST`` after a reference's end was held: hand the held on."""
+_ENDED: Final = object()
+"""Put on the aggregator's queue when its task has ended."""
 
 
 class MoaRun:
@@ -292,7 +294,7 @@ class MoaRun:
         self.result.aggregator = agent_result
         queue: asyncio.Queue[object] = asyncio.Queue()
         task = asyncio.create_task(self._forward(agent_result, self._call(spec, answers), queue, answers))
-        task.add_done_callback(lambda _: queue.put_nowait(_DEADLINE))
+        task.add_done_callback(lambda _: queue.put_nowait(_ENDED))
         try:
             item: object = None
             if self._held:
@@ -305,7 +307,7 @@ class MoaRun:
             if item is None:
                 item = await queue.get()
             self._let_close()
-            while item is not _DEADLINE:
+            while item is not _ENDED:
                 yield item  # type: ignore[misc]
                 item = await queue.get()
             await task  # a bug in the aggregator's task is raised here, not lost

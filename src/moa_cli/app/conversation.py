@@ -69,8 +69,8 @@ class Conversation:
         if self.store is None or self.session is None:
             return [], 0
         most = history_bytes(self.settings, question, self.budget)
-        if most is None:
-            return self.store.history(self.session.id), 0
+        if most is None:  # the question alone does not fit: build_request says why, with no history read
+            return [], 0
         return self.store.recent_history(self.session.id, most)
 
     def resume(self, session: SessionInfo) -> None:

@@ -38,33 +38,41 @@ def build_request(
     With a ``budget``, the history must also fit the smallest per-request token limit it knows
     of these models (Groq's free tier: 8,000 a minute), not just their context window.
     """
-    given = {name: getattr(settings, name) for name in _FROM_SETTINGS}
-    request = MoaRequest(question=question, history=tuple(history), **given)
+    request = _request(settings, question, history)
     kept, dropped = fit_history(request, settings.context_window)
-    models = [spec.model for spec in (*settings.references, settings.aggregator)]
-    if budget is not None and (limit := budget.smallest_limit(models)) is not None:
+    if (limit := _smallest_limit(settings, budget)) is not None:
         kept, more = fit_history_to_rate_limit(replace(request, history=kept), limit)
         dropped += more
     return (replace(request, history=kept) if dropped else request), dropped
 
 
 def history_bytes(settings: Settings, question: str, budget: Budget | None = None) -> int | None:
-    """The most UTF-8 bytes of history that could fit ``question``'s request; None when the question
-    alone does not fit (:func:`build_request` says why).
+    """The most UTF-8 bytes of history that could fit ``question``'s request; None when not even
+    the answers fit the context (:func:`build_request` says why).
 
     A token of moa's estimate stands for at most 3 bytes, so a history longer than 3 bytes per
     token of room cannot fit: older turns need not even be read (the exact fit is build_request's).
     """
-    given = {name: getattr(settings, name) for name in _FROM_SETTINGS}
     question_tokens = estimate_tokens(question)
     try:
-        room = question_room(MoaRequest(question=question, **given), settings.context_window) - question_tokens
+        room = question_room(_request(settings, question), settings.context_window) - question_tokens
     except UsageError:
         return None
-    models = [spec.model for spec in (*settings.references, settings.aggregator)]
-    if budget is not None and (limit := budget.smallest_limit(models)) is not None:
+    if (limit := _smallest_limit(settings, budget)) is not None:
         room = min(room, limit // 2 - question_tokens)
     return 3 * max(room, 0)
+
+
+def _request(settings: Settings, question: str, history: Sequence[Message] = ()) -> MoaRequest:
+    given = {name: getattr(settings, name) for name in _FROM_SETTINGS}
+    return MoaRequest(question=question, history=tuple(history), **given)
+
+
+def _smallest_limit(settings: Settings, budget: Budget | None) -> int | None:
+    """The smallest per-request token limit ``budget`` knows of the settings' models (None: none known)."""
+    if budget is None:
+        return None
+    return budget.smallest_limit([spec.model for spec in (*settings.references, settings.aggregator)])
 
 
 def prepare_run(

@@ -46,7 +46,6 @@ class Pace:
         if self._waiter is not None:
             _wake(self._waiter)
 
-
     def hold_close(self) -> None:
         """A stream that has sent ``[DONE]`` reads no further (the body's end, which closes its
         response: work that grows with the open connections) until :meth:`let_close`."""
