@@ -99,6 +99,8 @@ class Behavior:
     """Stream this many tokens, then an SSE ``{"error": ...}`` event, then end."""
     prompt_tokens: int | None = None
     """usage.prompt_tokens; None -> number of words in all messages."""
+    no_usage: bool = False
+    """Stream no usage at all, as llama-cpp-python's server does (even with ``include_usage``)."""
     raw_body: str | None = None
     """Answer 200 with this body instead of a stream (``Content-Type`` from ``headers``, else text/html)."""
     empty_choices: bool = False
@@ -600,6 +602,9 @@ class _Handler(BaseHTTPRequestHandler):
             final["x_groq"]["seed"] = record.body["seed"]
         stream_options = record.body.get("stream_options")
         include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage")
+        if behavior.no_usage:
+            del final["x_groq"]["usage"]
+            include_usage = False
         if self.server.fake.flavor == "openai":
             del final["x_groq"]
             final_data = b"data: " + json.dumps(final).encode() + b"\n\n"

@@ -98,6 +98,17 @@ def test_serve_usage_is_the_sum_over_all_agents_with_each_agent_in_the_moa_field
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
 
 
+def test_serve_usage_is_null_when_a_model_that_answered_reported_none(
+    client: openai.OpenAI, groq_server: GroqServer
+) -> None:
+    groq_server.set(REFERENCES[0], Behavior(no_usage=True))  # as llama-cpp-python's server streams
+    completion = ask(client)
+    assert completion.choices[0].message.content and completion.usage is None  # not a sum missing one model
+    last = list(ask(client, stream=True, stream_options={"include_usage": True}))[-1]
+    assert last.choices == [] and last.usage is None
+    assert last.moa["references"][0]["usage"] is None  # type: ignore[attr-defined]
+
+
 def test_serve_streams_the_answer_in_chunks_as_the_aggregator_writes(
     client: openai.OpenAI, groq_server: GroqServer
 ) -> None:

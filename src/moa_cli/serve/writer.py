@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any, Final
 
-from moa_cli.events import MoaResult, Usage
+from moa_cli.events import MoaResult
 from moa_cli.serve.errors import ApiError
 from moa_cli.ui.json_output import result_dict
 
@@ -22,8 +22,12 @@ def completion_id() -> str:
     return "chatcmpl-moa-" + os.urandom(12).hex()
 
 
-def usage_body(usage: Usage) -> dict[str, int]:
-    """OpenAI's usage object: the sum over every agent of the run."""
+def usage_body(result: MoaResult) -> dict[str, int] | None:
+    """OpenAI's usage object: the sum over every agent of the run; null when a model that answered
+    reported no usage (llama-cpp-python's server streams none): a sum without it would be false."""
+    if any(r.usage is None for r in result.agents if r.ok):
+        return None
+    usage = result.usage
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
@@ -54,7 +58,7 @@ def completion(model: str, result: MoaResult, finish_reason: str) -> dict[str, A
                 "finish_reason": finish_reason,
             }
         ],
-        "usage": usage_body(result.usage),
+        "usage": usage_body(result),
         "moa": moa_field(result),
     }
 
@@ -98,7 +102,7 @@ class ChunkWriter:
 
     def usage(self, result: MoaResult) -> bytes:
         """``stream_options.include_usage``: no choices, the run's usage and the ``moa`` field."""
-        return sse({**self.base, "choices": [], "usage": usage_body(result.usage), "moa": moa_field(result)})
+        return sse({**self.base, "choices": [], "usage": usage_body(result), "moa": moa_field(result)})
 
     def _choice(self, delta: dict[str, Any], reason: str | None, extra: dict[str, Any] | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
