@@ -120,3 +120,25 @@ async def test_a_stream_held_from_closing_reads_nothing_after_done_until_let_go(
     pace.let_close()
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(reading, 1.0)
+
+
+async def test_done_cuts_a_pause_short_though_the_body_has_not_ended() -> None:
+    network = Network()
+    pace = Pace(30.0)
+    pace.hold_close()  # as in the last layer: the body's end is read only after the aggregator's request
+    pieces = gathered(network.chunks(), pace)
+    network.send(b"data: a\n\n")
+    assert await anext(pieces) == b"data: a\n\n"
+    network.send(b"data: [DONE]\n\n")
+    assert await asyncio.wait_for(anext(pieces), 1.0) == b"data: [DONE]\n\n"
+
+
+async def test_done_that_arrived_while_a_piece_was_handed_on_is_not_paused_for() -> None:
+    network = Network()
+    pieces = gathered(network.chunks(), Pace(30.0))
+    network.send(b"data: a\n\n")
+    assert await anext(pieces) == b"data: a\n\n"
+    network.send(b"data: [DONE]\n\n")  # arrives while nobody reads: no pause is in progress to cut
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert await asyncio.wait_for(anext(pieces), 1.0) == b"data: [DONE]\n\n"

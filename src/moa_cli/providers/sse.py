@@ -66,17 +66,22 @@ async def gathered(chunks: AsyncIterator[bytes], pace: Pace) -> AsyncIterator[by
     arrived: list[bytes] = []
     failed: list[Exception] = []
     waiting: list[asyncio.Future[None]] = []
+    whole = False
+    """``[DONE]`` has arrived: the rest is read without pauses."""
 
     def wake() -> None:
         if waiting and not waiting[0].done():
             waiting[0].set_result(None)
 
     async def read() -> None:
+        nonlocal whole
         try:
             async for chunk in chunks:
                 arrived.append(chunk)
                 wake()
                 if chunk[-16:].rstrip().endswith(b"[DONE]"):
+                    whole = True
+                    pace.hurry(pace.interval)  # no pause, in progress or next, before the end is heard
                     await pace.closable()
         except Exception as error:  # handed on with what arrived before it
             failed.append(error)
@@ -98,7 +103,7 @@ async def gathered(chunks: AsyncIterator[bytes], pace: Pace) -> AsyncIterator[by
                 if failed:
                     raise failed[0]
                 return
-            if pace.interval and not reader.done():
+            if pace.interval and not reader.done() and not whole:
                 await pace.pause()
     finally:
         reader.cancel()
