@@ -136,6 +136,8 @@ class RecordedRequest:
     """perf_counter() when the last byte of the response was written."""
     hung_up_at: float | None = None
     """perf_counter() when a write failed because the client had closed the connection."""
+    connection: int = 0
+    """The client's port: requests sent on one kept-alive connection share it."""
 
     @property
     def stream(self) -> bool:
@@ -365,6 +367,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             headers={k.lower(): v for k, v in self.headers.items()},
             received_at=received_at,
+            connection=self.client_address[1],
         )
         behavior, fail = fake._resolve(model)
         fake._record(record)

@@ -8,10 +8,9 @@ from typing import Any
 import groq
 
 from moa_cli.errors import MissingApiKeyError, UsageError
-from moa_cli.log import HTTP_HOOKS, verbose
 from moa_cli.providers.base import Chunk
 from moa_cli.providers.registry import GROQ_KEY_HINT, GROQ_URL, ProviderConfig
-from moa_cli.providers.sdk import RetryPolicy, SdkProvider, client_timeout
+from moa_cli.providers.sdk import RetryPolicy, SdkProvider, client_timeout, http_client
 from moa_cli.providers.wire import usage_of
 
 
@@ -37,7 +36,7 @@ class GroqProvider(SdkProvider):
             default_headers=dict(config.headers),
             max_retries=0,
             timeout=client_timeout(groq, config.timeout or timeout),
-            http_client=groq.DefaultAsyncHttpxClient(event_hooks=HTTP_HOOKS) if verbose() else None,
+            http_client=http_client(groq),
         )
         super().__init__(
             client,

@@ -16,10 +16,9 @@ try:  # openai 3 runs on httpx2; earlier versions, like groq, on httpx
 except ImportError:
     import httpx as transport  # type: ignore[no-redef]
 
-from moa_cli.log import HTTP_HOOKS, verbose
 from moa_cli.providers.base import ChatCall
 from moa_cli.providers.registry import ProviderConfig
-from moa_cli.providers.sdk import RetryPolicy, SdkProvider, client_timeout
+from moa_cli.providers.sdk import RetryPolicy, SdkProvider, client_timeout, http_client
 
 
 class OpenAICompatProvider(SdkProvider):
@@ -37,7 +36,7 @@ class OpenAICompatProvider(SdkProvider):
             default_headers=dict(config.headers),
             max_retries=0,
             timeout=client_timeout(openai, config.timeout or timeout),
-            http_client=openai.DefaultAsyncHttpxClient(event_hooks=HTTP_HOOKS) if verbose() else None,
+            http_client=http_client(openai),
         )
         super().__init__(
             client,

@@ -28,12 +28,19 @@ from typing import Any
 import httpx
 
 from moa_cli.errors import ProviderError
+from moa_cli.log import HTTP_HOOKS, verbose
 from moa_cli.providers.base import ChatCall, Chunk, Delta, Finish, Queued, Retrying, Sent
 from moa_cli.providers.connection import describe as describe_connection
 from moa_cli.providers.slots import Slots
 from moa_cli.providers.sse import gathered, sse_batches
 from moa_cli.providers.wire import error_details, format_wait, parse_retry_after, usage_of
 from moa_cli.request import json_bytes
+
+CONNECTION_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+"""The SDKs' 100 connections at once, every one kept alive for the next request. With the SDKs'
+20 kept alive, httpcore (1.0.9) closes each connection that falls idle while the pool holds more
+than 20 connections in all, idle or not (encode/httpcore#1000): past 20 references the aggregator's
+request, and every request of a later layer, opened a new connection (a TLS handshake each)."""
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_RESTARTS = 3
@@ -50,6 +57,12 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         return min(self.base_delay * 2**attempt, 8.0) * (1 - 0.25 * random.random())
+
+
+def http_client(sdk: ModuleType) -> Any:
+    """An HTTP client for ``sdk``'s API client: the SDK's defaults, :data:`CONNECTION_LIMITS`,
+    and every request and response logged under ``-v``."""
+    return sdk.DefaultAsyncHttpxClient(limits=CONNECTION_LIMITS, event_hooks=HTTP_HOOKS if verbose() else None)
 
 
 def client_timeout(sdk: ModuleType, timeout: float) -> Any:
