@@ -39,8 +39,8 @@ async def test_the_aggregators_request_leaves_before_the_layers_last_rows_are_wr
     with Store.open(tmp_path / "moa.db") as store:
         session = store.create_session()
         recorder = TurnRecorder(store, session.id, "q", Settings())
-        save = store.save_agent
-        store.save_agent = lambda turn, result: (order.append(("row", result.agent.model)), save(turn, result))[1]  # type: ignore[method-assign]
+        save = store.save_agents
+        store.save_agents = lambda turn, results: (order.extend(("row", r.agent.model) for r in results), save(turn, results))[1]  # type: ignore[method-assign]
         result = await drive(MoaRun(request, provider, budget=Budget(LimitsBook(None))), [recorder])
         assert order == expected
         assert result.status == "complete"
@@ -49,3 +49,20 @@ async def test_the_aggregators_request_leaves_before_the_layers_last_rows_are_wr
             ("quick", "done", "a b"),
             ("slow", "done", "c d e f"),
         }
+
+
+async def test_references_that_end_together_are_written_in_one_transaction(tmp_path: Path) -> None:
+    names = [f"ref{i}" for i in range(8)]
+    provider = MemoryProvider({**{name: Script(f"{name} says") for name in names}, "agg": Script("all say")})
+    request = MoaRequest("q", tuple(ModelSpec(name) for name in names), ModelSpec("agg"))
+    with Store.open(tmp_path / "moa.db") as store:
+        session = store.create_session()
+        recorder = TurnRecorder(store, session.id, "q", Settings())
+        writes: list[list[str]] = []
+        save = store.save_agents
+        store.save_agents = lambda turn, results: (writes.append([r.agent.model for r in results]), save(turn, results))[1]  # type: ignore[method-assign]
+        result = await drive(MoaRun(request, provider, budget=Budget(LimitsBook(None))), [recorder])
+        assert result.status == "complete"
+        assert [sorted(write) for write in writes] == [sorted(names)]
+        [turn] = store.turns(session.id, with_agents=True)
+        assert sorted(a.text for a in turn.agents if a.role == "reference") == sorted(f"{name} says" for name in names)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -207,17 +207,17 @@ class Store:
                 "UPDATE turns SET answer = ? WHERE id = ? AND status = 'running'", (scrub(result.answer), turn_id)
             )
 
-    def save_agent(self, turn_id: int, result: AgentResult) -> None:
-        """Stores one agent's output the moment it ends, so a crash later in the turn keeps it.
-
-        Replaces the row that agent may have had; :meth:`finish_turn` rewrites them all.
+    def save_agents(self, turn_id: int, results: Sequence[AgentResult]) -> None:
+        """Stores agents' outputs the moment they end, in one transaction, so a crash later in the
+        turn keeps them. Replaces the rows those agents may have had; :meth:`finish_turn` rewrites them all.
         """
-        values = agent_values(turn_id, result)
+        rows = [agent_values(turn_id, result) for result in results]
         with self._write() as db:
-            db.execute(
-                "DELETE FROM agent_outputs WHERE turn_id = ? AND layer = ? AND role = ? AND idx = ?", values[:4]
+            db.executemany(
+                "DELETE FROM agent_outputs WHERE turn_id = ? AND layer = ? AND role = ? AND idx = ?",
+                [row[:4] for row in rows],
             )
-            db.execute(INSERT_AGENT, values)
+            db.executemany(INSERT_AGENT, rows)
 
     def finish_turn(self, turn_id: int, result: MoaResult) -> None:
         """Records the outcome and every agent's output in one transaction (a ``running`` result is interrupted)."""
