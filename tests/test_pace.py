@@ -30,16 +30,14 @@ async def test_the_last_running_reference_is_released_and_the_aggregator_never_p
     assert aggregator.pace is None
 
 
-async def test_once_one_reference_has_answered_the_others_pause_briefly() -> None:
-    from moa_cli.engine import FINISHING_READ_INTERVAL
-
+async def test_the_others_keep_their_pace_until_one_is_left() -> None:
     scripts = {"fast": Script("a b"), "mid": Script("a b c", delay=0.01), "slow": Script("a b c d", delay=0.02)}
     provider = MemoryProvider(scripts)
     request = MoaRequest("q", (ModelSpec("fast"), ModelSpec("mid"), ModelSpec("slow")), ModelSpec("agg"))
     [event async for event in MoaRun(request, provider)]
     fast, mid, slow, _ = provider.calls
     assert fast.pace is not None and fast.pace.interval == REFERENCE_READ_INTERVAL
-    assert mid.pace is not None and mid.pace.interval == FINISHING_READ_INTERVAL
+    assert mid.pace is not None and mid.pace.interval == REFERENCE_READ_INTERVAL
     assert slow.pace is not None and slow.pace.interval == 0.0
 
 

@@ -38,11 +38,8 @@ REFERENCE_READ_INTERVAL: Final = 0.01
 """A reference's stream is parsed at most once per 10 ms: all that arrived meanwhile in one pass
 (:func:`moa_cli.providers.sse.gathered`). Nothing waits on a reference's single tokens (panels
 redraw every 125 ms; the aggregator needs whole answers), and at 1,000 tokens/s a pass per token
-costs twice the CPU. Its bytes are read as they arrive all the same: its end is seen at once."""
-
-FINISHING_READ_INTERVAL: Final = 0.002
-"""Once one reference of a layer has answered, the others' panels follow their last tokens more
-closely: their pauses shrink to this; the last one still running is parsed at once."""
+costs twice the CPU. Its bytes are read as they arrive all the same: its ``[DONE]`` ends a pause,
+so its end is seen at once."""
 
 HELD_AT_MOST: Final = 0.05
 """A reference's end (its row stored, its panel drawn) waits this long at most for the others of
@@ -186,12 +183,10 @@ class MoaRun:
                         answered += isinstance(item, AgentDone)
                         if answered == 1 and isinstance(item, AgentDone) and layer == request.layers:
                             self._hold_closes(results, paces)
-                        if running == 1 or (answered == 1 and isinstance(item, AgentDone)):
-                            # The aggregator now waits on these: the last one is read at full speed.
-                            interval = 0.0 if running == 1 else FINISHING_READ_INTERVAL
+                        if running == 1:  # the aggregator waits on this one: it is read at full speed
                             for result in results:
                                 if result.status == "running" and result.agent in paces:
-                                    paces[result.agent].hurry(interval)
+                                    paces[result.agent].release()
                         # The clock for stragglers starts when a majority has *answered*: quick failures
                         # say nothing about how long a good answer takes.
                         just_answered = isinstance(item, AgentDone)
