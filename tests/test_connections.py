@@ -1,17 +1,22 @@
-"""Connections are kept for the next request, however many references run at once.
+"""Connections are kept for the next request, however many references run at once, and across
+the pause between two turns of a chat (``providers.sdk.CONNECTION_LIMITS``).
 
 httpcore 1.0.9 closed every connection that fell idle while its pool held more than the
 keep-alive limit (the SDKs' 20) in all: past 20 references, each later request paid a new
-connection, a TLS handshake on a real service. moa's clients keep all of them
-(``providers.sdk.CONNECTION_LIMITS``).
+connection, a TLS handshake on a real service. And httpx drops an idle connection after 5 s.
 """
 
 from __future__ import annotations
 
+import time
+
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
+from test_chat_repl import leave, say, spawn_chat
 
 REFERENCES = [f"ref/{i}" for i in range(1, 25)]  # more than the 20 the SDKs keep alive
+IDLE = 5.5
+"""Longer than httpx's 5 s keep-alive, which moa's clients no longer use."""
 
 
 def _ask(server: GroqServer, env: dict[str, str], *extra: str) -> None:
@@ -36,3 +41,16 @@ def test_a_second_layer_is_sent_on_the_first_layers_connections(groq_server: Gro
     first, second = requests[: len(REFERENCES)], requests[len(REFERENCES) :]
     assert len(second) == len(REFERENCES)
     assert {r.connection for r in second} == {r.connection for r in first}
+
+
+def test_a_chat_turn_after_a_pause_is_sent_on_the_last_turns_connections(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    child = spawn_chat(["-m", "ref/a", "-m", "ref/b", "-a", "agg/x"], moa_env)
+    say(child, "What is the capital of France?")
+    time.sleep(IDLE)  # the user reading the answer and typing the next question
+    say(child, "And its population?")
+    leave(child)
+    first, second = groq_server.requests[:3], groq_server.requests[3:]
+    assert len(second) == 3
+    assert {r.connection for r in second} <= {r.connection for r in first}

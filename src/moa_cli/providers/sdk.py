@@ -36,11 +36,17 @@ from moa_cli.providers.sse import gathered, sse_batches
 from moa_cli.providers.wire import error_details, format_wait, parse_retry_after, usage_of
 from moa_cli.request import json_bytes
 
-CONNECTION_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-"""The SDKs' 100 connections at once, every one kept alive for the next request. With the SDKs'
-20 kept alive, httpcore (1.0.9) closes each connection that falls idle while the pool holds more
-than 20 connections in all, idle or not (encode/httpcore#1000): past 20 references the aggregator's
-request, and every request of a later layer, opened a new connection (a TLS handshake each)."""
+CONNECTION_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=120.0)
+"""The SDKs' 100 connections at once, every one kept alive for the next request, for two minutes.
+
+- All of them: with the SDKs' 20, httpcore (1.0.9) closes each connection that falls idle while the
+  pool holds more than 20 in all, idle or not (encode/httpcore#1000), so past 20 references the
+  aggregator's request and every request of a later layer opened a new connection.
+- Two minutes, not httpx's 5 s: the next turn of a chat comes when its user has typed it, and a new
+  connection to a real service costs a TCP and a TLS handshake per model. Cloudflare, in front of
+  Groq, keeps an idle connection 400 s; a local server that closed one sooner is seen to have closed
+  it before it is used again (httpcore checks), and a close that races a request is retried.
+"""
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_RESTARTS = 3
