@@ -40,7 +40,8 @@ def test_a_second_layer_is_sent_on_the_first_layers_connections(groq_server: Gro
     requests = [r for r in groq_server.requests if r.model != "agg/x"]
     first, second = requests[: len(REFERENCES)], requests[len(REFERENCES) :]
     assert len(second) == len(REFERENCES)
-    assert {r.connection for r in second} == {r.connection for r in first}
+    # Every one rides on a connection of the first; the SDKs' pool kept 20 and opened 4 new ones.
+    assert {r.connection for r in second} <= {r.connection for r in first}
 
 
 def test_a_chat_turn_after_a_pause_is_sent_on_the_last_turns_connections(
