@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
@@ -143,15 +144,37 @@ class ReferencePanel:
         """The reference in one line of ``width`` cells: mark, label, state, the answer's last words."""
         state = self.state
         style = STATE_STYLE.get(state, "")
-        text = Text(f"{STATE_MARK.get(state, '●')} ", style=style)
-        text.append(self.result.agent.label, style="bold")
-        text.append(" ")
-        text.append_text(self.subtitle())
+        pieces = [(f"{STATE_MARK.get(state, '●')} ", ""), (self.result.agent.label, "bold"), (" ", "")]
+        pieces.append((self.subtitle().plain, ""))
         if state in FAILED and self.result.error:
-            text.append(" " + strip_controls(self.result.error).replace("\n", " "), style="red")
+            pieces.append((" " + strip_controls(self.result.error).replace("\n", " "), "red"))
         elif self.result.text_parts:
-            text.append(" " + strip_controls(tail(self.result.text_parts, width)).replace("\n", " "), style="dim")
-        return _cells(console, text, width)
+            pieces.append((" " + strip_controls(tail(self.result.text_parts, width)).replace("\n", " "), "dim"))
+        return _fitted(console, pieces, style, width)
+
+
+def _fitted(console: Console, pieces: list[tuple[str, str]], base: str, width: int) -> list[Segment]:
+    """``pieces`` (text, style) in one line of exactly ``width`` cells, as ``Text.truncate`` with an
+    ellipsis and padding would give it, with ``base`` over all of it; without building a ``Text``
+    (a redraw at 64 references draws 50 of these lines, 8 times a second)."""
+    plain = "".join(text for text, _ in pieces)
+    cells = cell_len(plain)
+    if cells > width:
+        plain = set_cell_size(plain, width - 1) + "…"
+    segments: list[Segment] = []
+    start = 0
+    for text, style in pieces:  # a cut piece keeps the ellipsis that replaces its end
+        end = min(start + len(text), len(plain))
+        if end > start:
+            segments.append(Segment(plain[start:end], _style(console, style, base)))
+        start = end
+    if cells < width:
+        segments.append(Segment(" " * (width - cells), _style(console, "", base)))
+    return segments
+
+
+def _style(console: Console, style: str, base: str) -> Style:
+    return console.get_style(style) + console.get_style(base) if style else console.get_style(base or "none")
 
 
 def _cells(console: Console, text: Text, width: int) -> list[Segment]:
