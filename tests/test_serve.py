@@ -54,7 +54,8 @@ def server(shared_groq_server: GroqServer, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture
-def client(server: ServeProcess) -> openai.OpenAI:
+def client(server: ServeProcess, groq_server: GroqServer) -> openai.OpenAI:
+    """A client of this module's `moa serve`; its upstream server reset, as every test here expects."""
     return openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=20)
 
 
