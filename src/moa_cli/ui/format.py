@@ -63,6 +63,16 @@ longest complete answer is the one most likely to cover the question (a short on
 often a refusal or a stub)."""
 
 
+def unshown_answer(result: MoaResult, shown: int) -> str:
+    """The aggregator's text past the first ``shown`` characters a front end has been handed.
+
+    A run stopped (Ctrl-C, SIGHUP) while pieces of the answer were still on their way from the
+    aggregator's task to the front end: they are in the result, and stored, so they are shown too.
+    """
+    aggregator = result.aggregator
+    return aggregator.text[shown:] if aggregator is not None else ""
+
+
 def best_reference(result: MoaResult) -> AgentResult | None:
     """The answer to show when a run failed after its references answered: the longest complete one
     of the last layer (the most refined); None when the aggregator did not fail or none completed."""

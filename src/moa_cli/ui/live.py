@@ -29,7 +29,7 @@ from moa_cli.events import (
     ReasoningDelta,
     TextDelta,
 )
-from moa_cli.ui.format import agent_stats, best_reference, fallback_note, run_stats
+from moa_cli.ui.format import agent_stats, best_reference, fallback_note, run_stats, unshown_answer
 from moa_cli.ui.markdown_stream import MarkdownStream
 from moa_cli.ui.panels import PanelGrid, ReferencePanel
 from moa_cli.ui.reflow import erase_rewrapped
@@ -202,6 +202,8 @@ class LiveRenderer:
         self.live.stop()
         if self.aggregator is None:
             self._print_layer_summary()
+        if missing := unshown_answer(result, sum(map(len, self.answer.parts))):
+            self.answer.feed(missing)  # arrived and stored, still on its way when the run stopped
         rest = self.answer.take_rest()
         if rest is not None:
             self.console.print(rest)
