@@ -12,17 +12,25 @@ from moa_cli.events import Agent, AgentResult, AgentStarted, MoaResult
 from moa_cli.ui.live import LiveRenderer
 
 
-def test_no_redraw_between_the_last_reference_and_the_aggregator() -> None:
-    console = Console(file=io.StringIO(), force_terminal=True, width=100, height=30)
-    renderer = LiveRenderer(console, refresh_per_second=200)
+def counted(renderer: LiveRenderer) -> tuple[threading.Event, list[int]]:
+    """An event set on each of ``renderer``'s redraws, and a list that grows by one with each."""
     drawn = threading.Event()
+    draws: list[int] = []
     refresh = renderer.live.refresh
 
-    def counted() -> None:
+    def count() -> None:
+        draws.append(1)
         drawn.set()
         refresh()
 
-    renderer.live.refresh = counted  # type: ignore[method-assign]
+    renderer.live.refresh = count  # type: ignore[method-assign]
+    return drawn, draws
+
+
+def test_no_redraw_between_the_last_reference_and_the_aggregator() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=100, height=30)
+    renderer = LiveRenderer(console, refresh_per_second=200)
+    drawn, _ = counted(renderer)
     results = [AgentResult(Agent("reference", 1, i, f"ref/{i}")) for i in range(2)]
     for result in results:
         renderer.handle(AgentStarted(result.agent, result))
@@ -44,16 +52,7 @@ def test_no_redraw_between_the_last_reference_and_the_aggregator() -> None:
 def test_redraws_wait_while_a_layers_references_keep_ending() -> None:
     console = Console(file=io.StringIO(), force_terminal=True, width=100, height=30)
     renderer = LiveRenderer(console, refresh_per_second=20)
-    draws = []
-    drawn = threading.Event()
-    refresh = renderer.live.refresh
-
-    def counted() -> None:
-        draws.append(1)
-        drawn.set()
-        refresh()
-
-    renderer.live.refresh = counted  # type: ignore[method-assign]
+    drawn, draws = counted(renderer)
     results = [AgentResult(Agent("reference", 1, i, f"ref/{i}")) for i in range(64)]
     for result in results:
         renderer.handle(AgentStarted(result.agent, result))
