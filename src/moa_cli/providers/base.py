@@ -43,6 +43,10 @@ class Pace:
     def hurry(self, interval: float) -> None:
         """Pauses of at most ``interval`` seconds from now on; the one in progress ends at once."""
         self.interval = min(self.interval, interval)
+        self.wake()
+
+    def wake(self) -> None:
+        """End the pause in progress, if any; the next pauses are as long as before."""
         if self._waiter is not None:
             _wake(self._waiter)
 

@@ -81,13 +81,13 @@ async def gathered(chunks: AsyncIterator[bytes], pace: Pace) -> AsyncIterator[by
                 wake()
                 if chunk[-16:].rstrip().endswith(b"[DONE]"):
                     whole = True
-                    pace.hurry(pace.interval)  # no pause, in progress or next, before the end is heard
+                    pace.wake()  # no pause, in progress or next, before the end is heard
                     await pace.closable()
         except Exception as error:  # handed on with what arrived before it
             failed.append(error)
         finally:
             wake()
-            pace.hurry(pace.interval)  # ends a pause in progress, keeps the interval
+            pace.wake()
 
     reader = loop.create_task(read())
     try:
