@@ -11,6 +11,7 @@ from rich.segment import Segment
 from rich.text import Text
 
 from moa_cli.events import Agent, AgentResult
+from moa_cli.ui.format import agent_stats
 from moa_cli.ui.panels import ReferencePanel, _fitted
 
 CONSOLE = Console(file=io.StringIO(), force_terminal=True, width=120)
@@ -49,3 +50,13 @@ def test_a_failed_row_shows_its_reason_and_fills_its_width() -> None:
     row = ReferencePanel(result, show_reasoning=False).line(CONSOLE, 50)
     line = "".join(segment.text for segment in row)
     assert line.startswith("✗ ref/slow failed") and "timed out" in line and len(line) == 50
+
+
+def test_one_token_is_one_token_in_a_row_and_in_the_stats() -> None:
+    result = AgentResult(Agent("reference", 1, 0, "ref/a", 0), started_at=0.0)
+    result.text_parts.append("The")
+    result.streamed = 1
+    row = "".join(segment.text for segment in ReferencePanel(result, show_reasoning=False).line(CONSOLE, 60))
+    assert " · 1 token The" in row
+    result.status, result.finished_at = "done", 1.0
+    assert agent_stats(result) == "1.0s · 1 token"

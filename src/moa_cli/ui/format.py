@@ -12,7 +12,7 @@ def agent_stats(result: AgentResult) -> str:
         parts.append(f"{result.elapsed:.1f}s")
     tokens = result.usage.completion_tokens if result.usage else result.streamed
     if tokens:
-        parts.append(f"{tokens:,} tokens")
+        parts.append(plural(tokens, "token"))
     if result.usage and result.usage.cached_tokens:
         parts.append(f"{result.usage.cached_tokens:,} cached")
     if result.cost is not None:

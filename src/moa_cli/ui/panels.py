@@ -16,7 +16,7 @@ from rich.style import Style
 from rich.text import Text
 
 from moa_cli.events import AgentResult
-from moa_cli.ui.format import agent_stats
+from moa_cli.ui.format import agent_stats, plural
 from moa_cli.ui.sanitize import strip_controls
 
 STATE_STYLE = {
@@ -87,7 +87,7 @@ class ReferencePanel:
         if self.result.status == "running":
             words.append(f"{time.perf_counter() - self.result.started_at:.1f}s")
             if self.result.streamed:
-                words.append(f"{self.result.streamed:,} tokens")
+                words.append(plural(self.result.streamed, "token"))
         elif stats := agent_stats(self.result):
             words.append(stats)
         return Text(" · ".join(words), style=STATE_STYLE.get(state, ""))
