@@ -9,9 +9,12 @@ import time
 from pathlib import Path
 
 import procs
+import pytest
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
 from test_reliability import read_to_end, spawn_pty
+
+from moa_cli.batch.groq_batch import interrupts_kept
 
 MODELS = ["-m", "ref/a", "-m", "ref/b", "-a", "agg/m", "--max-tokens", "64"]
 
@@ -245,3 +248,19 @@ def test_an_interrupted_groq_batch_run_picks_up_the_jobs_it_started(
     assert second.returncode == 0, second.stderr
     assert len(groq_server.batch_api.batches) == 2  # the references' job was not started twice
     assert [r["answer"] for r in records(out)] == ["agg/m answers: One?", "agg/m answers: Two?"]
+
+
+def test_ctrl_c_inside_a_library_that_wraps_it_in_its_own_error_still_stops_a_groq_batch_run() -> None:
+    """Seen once in CI: a Ctrl-C while pydantic built a response model came out as SchemaError."""
+    before = signal.getsignal(signal.SIGINT)
+
+    @interrupts_kept()
+    def poll() -> None:
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except BaseException:  # as pydantic-core does while it builds a schema
+            raise ValueError("Error building `literal` serializer") from None
+
+    with pytest.raises(KeyboardInterrupt):
+        poll()
+    assert signal.getsignal(signal.SIGINT) is before

@@ -174,6 +174,28 @@ def _signals_held() -> Iterator[None]:
             signal.raise_signal(received[0])
 
 
+@contextmanager
+def interrupts_kept() -> Iterator[None]:
+    """Ctrl-C stops the run as KeyboardInterrupt, even when it lands inside library code that turns
+    what it catches into an error of its own (pydantic building a response model: SchemaError)."""
+    received: list[int] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    except Exception:
+        if received:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@interrupts_kept()
 def run_groq_batch(
     rows: Sequence[Row], todo: Sequence[Row], settings: Settings, out: OutputFile, progress: BatchProgress, options: Options
 ) -> None:
