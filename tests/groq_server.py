@@ -39,6 +39,7 @@ import json
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -271,6 +272,8 @@ class _Handler(BaseHTTPRequestHandler):
     # -- plumbing -------------------------------------------------------------
 
     def setup(self) -> None:
+        if self.server.fake.tls is not None:  # the handshake runs in this connection's own thread
+            self.request = self.server.fake.tls.wrap_socket(self.request, server_side=True)
         super().setup()
         self.server.fake._track_connection(self.connection)
 
@@ -652,11 +655,14 @@ class GroqServer:
         port: int = 0,
         flavor: str = "groq",
         limits: Limiter | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if flavor not in ("groq", "openai"):
             raise ValueError(f"flavor must be 'groq' or 'openai', not {flavor!r}")
         self.flavor = flavor
         self.limiter = limits
+        self.tls = tls
+        """Serve HTTPS with this context (its certificate loaded); None: plain HTTP."""
         """Emulated rate limits and prompt cache (see :mod:`groq_limits`); None: no limits."""
         prefix = OPENAI_PREFIX if flavor == "openai" else CHAT_PATH.removesuffix("/chat/completions")
         self.chat_path, self.models_path = f"{prefix}/chat/completions", f"{prefix}/models"
@@ -781,7 +787,8 @@ class GroqServer:
         httpd = _HTTPServer((self._host, self._port), _Handler)
         httpd.fake = self
         self._httpd = httpd
-        self.base_url = f"http://{self._host}:{httpd.server_address[1]}"
+        scheme = "http" if self.tls is None else "https"
+        self.base_url = f"{scheme}://{self._host}:{httpd.server_address[1]}"
         self.batch_api.base_url = self.base_url
         self._serve_thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="groq-fake-server", daemon=True

@@ -29,6 +29,7 @@ import httpx
 
 from moa_cli.errors import ProviderError
 from moa_cli.log import HTTP_HOOKS, verbose
+from moa_cli.providers import network_backend
 from moa_cli.providers.base import ChatCall, Chunk, Delta, Finish, Queued, Retrying, Sent
 from moa_cli.providers.connection import describe as describe_connection
 from moa_cli.providers.slots import Slots
@@ -67,8 +68,10 @@ class RetryPolicy:
 
 def http_client(sdk: ModuleType) -> Any:
     """An HTTP client for ``sdk``'s API client: the SDK's defaults, :data:`CONNECTION_LIMITS`,
-    and every request and response logged under ``-v``."""
-    return sdk.DefaultAsyncHttpxClient(limits=CONNECTION_LIMITS, event_hooks=HTTP_HOOKS if verbose() else None)
+    connections on asyncio's own transports (:mod:`~moa_cli.providers.network_backend`), and every
+    request and response logged under ``-v``."""
+    client = sdk.DefaultAsyncHttpxClient(limits=CONNECTION_LIMITS, event_hooks=HTTP_HOOKS if verbose() else None)
+    return network_backend.install(client)
 
 
 def client_timeout(sdk: ModuleType, timeout: float) -> Any:
