@@ -7,17 +7,27 @@ request too big for the socket's buffers, and that both SDKs' clients, proxies i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
 import ssl
-from collections.abc import Iterator
+import struct
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpcore
+import httpx
 import pytest
 import trustme
 from conftest import isolated_env, run_moa
 from groq_server import Behavior, GroqServer
 
+from moa_cli.providers import network_backend
 from moa_cli.providers.base import ChatCall, Delta
+from moa_cli.providers.connection import describe as describe_connection
 from moa_cli.providers.groq import GroqProvider
 from moa_cli.providers.network_backend import READ_AHEAD, AsyncioBackend
 from moa_cli.providers.openai_compat import OpenAICompatProvider
@@ -86,8 +96,11 @@ async def test_a_request_bigger_than_the_socket_buffers_goes_out_whole(
     tls_server.set("*", Behavior(text="fine"))
     question = "word " * (4 * READ_AHEAD)  # 5 MB: writing pauses for the server to read
     try:
-        pieces = [c.text async for c in provider.stream(ChatCall("m", (Message("user", question),), 0.7, 50))
-                  if isinstance(c, Delta)]
+        pieces = [
+            c.text
+            async for c in provider.stream(ChatCall("m", (Message("user", question),), 0.7, 50))
+            if isinstance(c, Delta)
+        ]
     finally:
         await provider.aclose()
     assert "".join(pieces) == "fine"
@@ -107,3 +120,106 @@ def test_every_pool_of_both_sdks_clients_opens_its_connections_here(
     transports = [client._transport, *(t for t in client._mounts.values() if t is not None)]
     assert len(transports) == 2
     assert all(isinstance(t._pool._network_backend, AsyncioBackend) for t in transports)
+
+
+# -- what the review of the backend found, each against the anyio backend's behaviour ------------
+
+
+def _chain(exc: BaseException | None) -> list[type[BaseException]]:
+    """The exception types from ``exc`` down its causes, as providers.connection walks them."""
+    types: list[type[BaseException]] = []
+    while exc is not None and len(types) < 10:
+        types.append(type(exc))
+        exc = exc.__cause__ or exc.__context__
+    return types
+
+
+async def _serve(handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]) -> asyncio.Server:
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+def _port(server: asyncio.Server) -> int:
+    return server.sockets[0].getsockname()[1]
+
+
+async def test_a_reset_mid_read_keeps_its_cause_through_httpx() -> None:
+    """httpcore re-raises a read error ``from None``: the OS's error must stay in ``__context__``."""
+
+    async def reset_after_the_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # an RST, not a FIN
+
+    server = await _serve(reset_after_the_request)
+    async with server, network_backend.install(httpx.AsyncClient(timeout=5)) as client:
+        with pytest.raises(httpx.ReadError) as info:
+            await client.get(f"http://127.0.0.1:{_port(server)}/")
+    assert ConnectionResetError in _chain(info.value)
+
+
+async def test_a_server_that_hangs_up_in_the_tls_handshake_is_said_as_ssl_says_it(tmp_path: Path) -> None:
+    """asyncio says a bare ``ConnectionResetError``; ssl and the anyio backend ``SSLEOFError``,
+    which moa reports at once instead of retrying a server that will not speak TLS."""
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await _serve(hang_up)
+    where = f"https://127.0.0.1:{_port(server)}"
+    async with server, network_backend.install(httpx.AsyncClient(timeout=5)) as client:
+        with pytest.raises(httpx.ConnectError) as info:
+            await client.get(where + "/")
+    assert describe_connection(info.value, where) == (
+        f"the TLS handshake with {where} failed (UNEXPECTED_EOF_WHILE_READING)",
+        "address",
+    )
+
+
+async def test_a_write_times_out_though_the_server_keeps_sending_while_it_does_not_read() -> None:
+    """One deadline per write: data arriving meanwhile wakes the writer but does not restart it."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(50):
+                writer.write(b".")
+                await writer.drain()
+                await asyncio.sleep(0.05)
+
+    server = await _serve(trickle)
+    async with server:
+        stream = await AsyncioBackend(httpcore).connect_tcp("127.0.0.1", _port(server))
+        started = time.monotonic()
+        with pytest.raises(httpcore.WriteTimeout):
+            await stream.write(b"x" * 50_000_000, timeout=0.3)
+        assert time.monotonic() - started < 1.5  # not the 2.5 s the trickle lasts
+        await stream.aclose()
+        for writer in writers:
+            writer.transport.abort()
+
+
+async def test_an_idle_connection_the_server_closed_while_the_loop_was_busy_is_not_reused() -> None:
+    """httpcore asks ``is_readable`` before reusing a connection; the kernel knows of the close
+    before the loop has read it (64 streams keep the loop busy)."""
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve_once_and_close() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                with connection:
+                    connection.recv(65536)
+                    connection.sendall(response)
+                    time.sleep(0.05)
+
+    threading.Thread(target=serve_once_and_close, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    try:
+        async with httpcore.AsyncConnectionPool(network_backend=AsyncioBackend(httpcore)) as pool:
+            assert (await pool.request("GET", url)).status == 200
+            time.sleep(0.2)  # the loop busy; the server closes the kept connection meanwhile
+            assert (await pool.request("GET", url, extensions={"timeout": {"read": 2}})).status == 200
+    finally:
+        listener.close()

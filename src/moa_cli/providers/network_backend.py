@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import select
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 READ_AHEAD = 256 * 1024
 """Bytes a connection may receive ahead of its reader before asyncio stops reading its socket."""
+WRITE_SLICE = 64 * 1024
+"""Bytes handed to the transport at once: over TLS, a whole body at once would be encrypted into
+the socket's buffer without ever pausing the writer, and a write timeout could not fire."""
 
 SocketOption = tuple[int, int, Any]
 
@@ -82,12 +87,13 @@ class _Received(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
-    async def changed(self, timeout: float | None, expired: type[Exception]) -> None:
-        """Wait until data arrives, the connection ends or writing may go on; ``expired`` after ``timeout`` s."""
+    async def changed(self, deadline: float | None, expired: type[Exception]) -> None:
+        """Wait until data arrives, the connection ends or writing may go on; ``expired`` at ``deadline``
+        (the loop's clock): one deadline for a whole read or write, however often it is woken."""
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         self._waiters.append(waiter)
-        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter, expired)
+        timer = None if deadline is None else loop.call_at(deadline, _expire, waiter, expired)
         try:
             await waiter
         finally:
@@ -105,7 +111,45 @@ class _Received(asyncio.Protocol):
 
 def _expire(waiter: asyncio.Future[None], expired: type[Exception]) -> None:
     if not waiter.done():
-        waiter.set_exception(expired(TimeoutError()))
+        timeout = TimeoutError()
+        error = expired(timeout)
+        error.__cause__ = error.__context__ = timeout
+        waiter.set_exception(error)
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else asyncio.get_running_loop().time() + timeout
+
+
+def _raise(error: type[Exception], cause: BaseException) -> NoReturn:
+    """Raise ``error`` from ``cause`` inside ``cause``'s handler, as the anyio backend does: the
+    cause stays in ``__context__`` too, which httpcore's ``raise ... from None`` keeps, and
+    :mod:`moa_cli.providers.connection` reads."""
+    try:
+        raise cause
+    except BaseException as exc:
+        raise error(exc) from exc
+
+
+def _socket_readable(transport: asyncio.BaseTransport) -> bool:
+    """Whether the kernel holds data (or the peer's close) that the loop has not read yet."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.fileno() < 0:
+        return True
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _handshake_error(exc: OSError) -> OSError:
+    """The error of a TLS handshake, as the ssl module says it: asyncio says a server that hung up
+    during the handshake with a bare ``ConnectionResetError``; ssl (and anyio) with ``SSLEOFError``."""
+    if type(exc) is not ConnectionResetError or exc.args:
+        return exc
+    eof = ssl.SSLEOFError(ssl.SSL_ERROR_EOF, "EOF occurred in violation of protocol")
+    eof.reason = "UNEXPECTED_EOF_WHILE_READING"  # type: ignore[misc]
+    eof.__cause__ = exc
+    return eof
 
 
 class AsyncioStream:
@@ -115,7 +159,13 @@ class AsyncioStream:
     goodbye, as the anyio backend does, instead of waiting for the server's.
     """
 
-    def __init__(self, transport: asyncio.Transport, received: _Received, errors: ModuleType, raw: asyncio.Transport | None = None) -> None:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        received: _Received,
+        errors: ModuleType,
+        raw: asyncio.Transport | None = None,
+    ) -> None:
         self._transport = transport
         self._received = received
         self._errors = errors
@@ -123,30 +173,35 @@ class AsyncioStream:
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         received = self._received
-        while not received.pieces and not received.ended:
-            await received.changed(timeout, self._errors.ReadTimeout)
+        if not received.pieces and not received.ended:
+            deadline = _deadline(timeout)
+            while not received.pieces and not received.ended:
+                await received.changed(deadline, self._errors.ReadTimeout)
         if received.pieces:
             return received.take(max_bytes)
         if received.lost is not None:
-            raise self._errors.ReadError(received.lost) from received.lost
+            _raise(self._errors.ReadError, received.lost)
         return b""
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        received = self._received
-        if received.ended or self._transport.is_closing():
-            raise self._errors.WriteError(received.lost or ConnectionResetError("the connection was closed"))
-        self._transport.write(buffer)
-        while received.writing_paused and not received.ended:
-            await received.changed(timeout, self._errors.WriteTimeout)
+        received, deadline = self._received, _deadline(timeout)
+        data = memoryview(buffer)
+        for start in range(0, len(data), WRITE_SLICE):
+            if received.ended or self._transport.is_closing():
+                _raise(self._errors.WriteError, received.lost or ConnectionResetError("the connection was closed"))
+            self._transport.write(data[start : start + WRITE_SLICE])
+            while received.writing_paused and not received.ended:
+                await received.changed(deadline, self._errors.WriteTimeout)
         if received.lost is not None:
-            raise self._errors.WriteError(received.lost) from received.lost
+            _raise(self._errors.WriteError, received.lost)
 
     async def aclose(self) -> None:
         self._raw.close()
+        self._raw.abort()  # what was never sent is dropped: the connection is closed now, not once drained
 
-    async def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> AsyncioStream:
+    async def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> AsyncioStream:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
@@ -155,17 +210,17 @@ class AsyncioStream:
                 )
         except TimeoutError as exc:
             self._raw.close()
-            raise self._errors.ConnectTimeout(exc) from exc
+            _raise(self._errors.ConnectTimeout, exc)
         except OSError as exc:  # ssl.SSLError among them
             self._raw.close()
-            raise self._errors.ConnectError(exc) from exc
+            _raise(self._errors.ConnectError, _handshake_error(exc))
         assert transport is not None  # start_tls returns None only for a server's transport
         self._received.transport = transport  # pause and resume reading above TLS from now on
         return AsyncioStream(transport, self._received, self._errors, raw=self._raw)
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":  # the server closed the idle connection, or sent what nobody asked for
-            return self._received.ended or bool(self._received.pieces)
+            return self._received.ended or bool(self._received.pieces) or _socket_readable(self._raw)
         name = _EXTRA_INFO.get(info)
         return None if name is None else self._transport.get_extra_info(name)
 
@@ -202,7 +257,9 @@ class AsyncioBackend:
         self, path: str, timeout: float | None = None, socket_options: Iterable[SocketOption] | None = None
     ) -> AsyncioStream:
         loop = asyncio.get_running_loop()
-        return await self._connect(lambda received: loop.create_unix_connection(lambda: received, path), timeout, socket_options)
+        return await self._connect(
+            lambda received: loop.create_unix_connection(lambda: received, path), timeout, socket_options
+        )
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -218,13 +275,25 @@ class AsyncioBackend:
             async with asyncio.timeout(timeout):
                 transport, _ = await open_connection(received)
         except TimeoutError as exc:
-            raise self._errors.ConnectTimeout(exc) from exc
+            _raise(self._errors.ConnectTimeout, exc)
         except OSError as exc:
-            raise self._errors.ConnectError(exc) from exc
-        sock = transport.get_extra_info("socket")
-        for option in socket_options or ():
-            sock.setsockopt(*option)
+            _raise(self._errors.ConnectError, exc)
+        try:
+            for option in socket_options or ():
+                transport.get_extra_info("socket").setsockopt(*option)
+        except OSError as exc:
+            transport.abort()  # type: ignore[attr-defined]
+            _raise(self._errors.ConnectError, exc)
         return AsyncioStream(transport, received, self._errors)  # type: ignore[arg-type]
+
+
+def _httpcore_of(pool_class: type) -> ModuleType | None:
+    """The httpcore (or httpcore2) a pool class comes from: whose exceptions its connections raise."""
+    for cls in pool_class.__mro__:
+        root = cls.__module__.partition(".")[0]
+        if root.startswith("httpcore"):
+            return importlib.import_module(root)
+    return None
 
 
 def install(client: Any) -> Any:
@@ -234,8 +303,7 @@ def install(client: Any) -> Any:
     of another shape (a future httpx) keeps its own backend: slower, never wrong.
     """
     for transport in (client._transport, *client._mounts.values()):
-        pool = getattr(transport, "_pool", None)
-        if pool is not None and hasattr(pool, "_network_backend"):
-            errors = importlib.import_module(type(pool).__module__.partition(".")[0])
+        pool: Any = getattr(transport, "_pool", None)
+        if hasattr(pool, "_network_backend") and (errors := _httpcore_of(type(pool))) is not None:
             pool._network_backend = AsyncioBackend(errors)
     return client
