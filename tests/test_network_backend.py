@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import socket
 import ssl
 import struct
@@ -199,9 +200,14 @@ async def test_a_write_times_out_though_the_server_keeps_sending_while_it_does_n
             writer.transport.abort()
 
 
-async def test_an_idle_connection_the_server_closed_while_the_loop_was_busy_is_not_reused() -> None:
+@pytest.mark.parametrize("poll", [True, False], ids=["poll", "select (Windows)"])
+async def test_an_idle_connection_the_server_closed_while_the_loop_was_busy_is_not_reused(
+    poll: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """httpcore asks ``is_readable`` before reusing a connection; the kernel knows of the close
     before the loop has read it (64 streams keep the loop busy)."""
+    if not poll:
+        monkeypatch.delattr(select, "poll")
     response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
     listener = socket.create_server(("127.0.0.1", 0))
 
