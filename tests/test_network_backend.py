@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import select
 import socket
+import socketserver
 import ssl
 import struct
 import threading
@@ -36,7 +37,7 @@ from moa_cli.providers.registry import BUILTIN_PROVIDERS, ProviderConfig
 from moa_cli.providers.sdk import SdkProvider
 from moa_cli.request import Message
 
-WORDS = " ".join(f"w{i}" for i in range(1500))
+WORDS = " ".join(f"w{i}" for i in range(800))
 """An answer of many HTTP chunks: several arrive between two reads."""
 
 
@@ -56,7 +57,7 @@ def tls_server(ca: trustme.CA) -> Iterator[GroqServer]:
 def test_answers_stream_over_tls_and_the_aggregator_rides_on_a_references_connection(
     tls_server: GroqServer, ca: trustme.CA, tmp_path: Path
 ) -> None:
-    tls_server.set("*", Behavior(text=WORDS, tokens_per_second=3000))
+    tls_server.set("*", Behavior(text=WORDS, tokens_per_second=4000))
     env = isolated_env(tmp_path, tls_server)
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     env["SSL_CERT_FILE"] = str(tmp_path / "ca.pem")  # httpx trusts it, as a user's corporate CA
@@ -76,6 +77,59 @@ def test_a_certificate_nobody_trusts_is_said_in_one_line(tls_server: GroqServer,
         "(unable to get local issuer certificate)"
     )
     assert tls_server.requests == []
+
+
+class _Tunnel(socketserver.BaseRequestHandler):
+    """An HTTP proxy's CONNECT, as a company's proxy serves it: a tunnel to the target, bytes as they come."""
+
+    server: _Proxy
+
+    def handle(self) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head and (data := self.request.recv(4096)):
+            head += data
+        method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ")
+        self.server.seen.append(f"{method} {target}")
+        host, port = target.rsplit(":", 1)
+        with socket.create_connection((host, int(port))) as upstream:
+            self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            back = threading.Thread(target=_pump, args=(upstream, self.request), daemon=True)
+            back.start()
+            _pump(self.request, upstream)
+            back.join(5)
+
+
+class _Proxy(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    seen: list[str]
+
+
+def _pump(source: socket.socket, target: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            target.sendall(data)
+        target.shutdown(socket.SHUT_WR)
+
+
+def test_answers_stream_through_a_companys_proxy_over_tls(
+    tls_server: GroqServer, ca: trustme.CA, tmp_path: Path
+) -> None:
+    """httpx tunnels through ``HTTPS_PROXY`` with CONNECT, then speaks TLS inside the tunnel."""
+    tls_server.set("*", Behavior(text=WORDS, tokens_per_second=4000))
+    env = isolated_env(tmp_path, tls_server)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    with _Proxy(("127.0.0.1", 0), _Tunnel) as proxy:
+        proxy.seen = []
+        threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        env.update(SSL_CERT_FILE=str(tmp_path / "ca.pem"), HTTPS_PROXY=f"http://127.0.0.1:{proxy.server_address[1]}")
+        for name in ("NO_PROXY", "no_proxy"):
+            env.pop(name, None)
+        proc = run_moa(["ask", "-m", "ref/a", "-a", "agg/x", "q"], env)
+        proxy.shutdown()
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode().split() == WORDS.split()
+    assert set(proxy.seen) == {f"CONNECT 127.0.0.1:{tls_server.port}"}
+    assert len(tls_server.requests) == 2
 
 
 @pytest.fixture(params=["groq", "openai"])
