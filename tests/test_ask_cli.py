@@ -312,6 +312,18 @@ def test_version_and_help(moa_env: dict[str, str]) -> None:
     assert help_text.returncode == 0 and b"--ref-timeout" in help_text.stdout
 
 
+def test_version_is_printed_without_loading_the_command_line_parser(moa_env: dict[str, str]) -> None:
+    """``moa --version`` answers before typer is imported (0.1 s of its 0.15 s), and says the same."""
+    from moa_cli import __version__
+
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "moa_cli", "--version"], env=moa_env, capture_output=True, timeout=30
+    )
+    assert proc.returncode == 0 and proc.stdout == f"moa {__version__}\n".encode()
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()}
+    assert "moa_cli" in imported and "typer" not in imported and "click" not in imported
+
+
 def test_verbose_logs_each_request_with_the_key_redacted(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     moa_env["GROQ_API_KEY"] = "gsk_very_secret"
     proc = run_moa(["--verbose", "ask", "-q", *REFS, "q"], moa_env)

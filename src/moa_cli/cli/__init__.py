@@ -17,6 +17,8 @@ def main() -> None:
 
     guard_stderr()  # before anything opens a file: a closed fd 1 or 2 must not become the database
     guard_stdout()
+    if sys.argv[1:] == ["--version"]:  # needs no command line parser: 0.1 s sooner than through typer
+        _exit(_print_version())
     from moa_cli.cli.runtime import pause_collecting
 
     pause_collecting()
@@ -52,6 +54,26 @@ def main() -> None:
     except OSError as exc:  # stdout on a full disk, a closed terminal...
         error(f"cannot write output: {exc.strerror or exc}")
         code = 1
+    _exit(code)
+
+
+def _print_version() -> int:
+    from moa_cli import __version__
+
+    try:
+        print(f"moa {__version__}", flush=True)
+    except BrokenPipeError:  # `moa --version | head -0`: nobody to tell
+        return 1
+    except OSError as exc:
+        from moa_cli.cli.output import error
+
+        error(f"cannot write output: {exc.strerror or exc}")
+        return 1
+    return 0
+
+
+def _exit(code: int) -> None:
+    """Flush what was written and end the process at once (see :func:`main`)."""
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:
