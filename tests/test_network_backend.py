@@ -54,14 +54,18 @@ def tls_server(ca: trustme.CA) -> Iterator[GroqServer]:
         yield server
 
 
-def test_answers_stream_over_tls_and_the_aggregator_rides_on_a_references_connection(
-    tls_server: GroqServer, ca: trustme.CA, tmp_path: Path
-) -> None:
+@pytest.fixture
+def tls_env(tls_server: GroqServer, ca: trustme.CA, tmp_path: Path) -> dict[str, str]:
+    """moa's environment for ``tls_server`` (long answers), trusting ``ca`` as a company's own CA."""
     tls_server.set("*", Behavior(text=WORDS, tokens_per_second=4000))
-    env = isolated_env(tmp_path, tls_server)
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    env["SSL_CERT_FILE"] = str(tmp_path / "ca.pem")  # httpx trusts it, as a user's corporate CA
-    proc = run_moa(["ask", "-m", "ref/a", "-m", "ref/b", "-a", "agg/x", "q"], env)
+    return {**isolated_env(tmp_path, tls_server), "SSL_CERT_FILE": str(tmp_path / "ca.pem")}  # httpx trusts it
+
+
+def test_answers_stream_over_tls_and_the_aggregator_rides_on_a_references_connection(
+    tls_server: GroqServer, tls_env: dict[str, str]
+) -> None:
+    proc = run_moa(["ask", "-m", "ref/a", "-m", "ref/b", "-a", "agg/x", "q"], tls_env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.decode().split() == WORDS.split()
     (a, b, aggregator) = sorted(tls_server.requests, key=lambda r: r.received_at)
@@ -111,20 +115,15 @@ def _pump(source: socket.socket, target: socket.socket) -> None:
         target.shutdown(socket.SHUT_WR)
 
 
-def test_answers_stream_through_a_companys_proxy_over_tls(
-    tls_server: GroqServer, ca: trustme.CA, tmp_path: Path
-) -> None:
+def test_answers_stream_through_a_companys_proxy_over_tls(tls_server: GroqServer, tls_env: dict[str, str]) -> None:
     """httpx tunnels through ``HTTPS_PROXY`` with CONNECT, then speaks TLS inside the tunnel."""
-    tls_server.set("*", Behavior(text=WORDS, tokens_per_second=4000))
-    env = isolated_env(tmp_path, tls_server)
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     with _Proxy(("127.0.0.1", 0), _Tunnel) as proxy:
         proxy.seen = []
         threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        env.update(SSL_CERT_FILE=str(tmp_path / "ca.pem"), HTTPS_PROXY=f"http://127.0.0.1:{proxy.server_address[1]}")
+        tls_env["HTTPS_PROXY"] = f"http://127.0.0.1:{proxy.server_address[1]}"
         for name in ("NO_PROXY", "no_proxy"):
-            env.pop(name, None)
-        proc = run_moa(["ask", "-m", "ref/a", "-a", "agg/x", "q"], env)
+            tls_env.pop(name, None)
+        proc = run_moa(["ask", "-m", "ref/a", "-a", "agg/x", "q"], tls_env)
         proxy.shutdown()
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.decode().split() == WORDS.split()
