@@ -58,8 +58,11 @@ def test_ctrl_c_while_references_stream_on_a_terminal(groq_server: GroqServer, m
     turn = only_turn(moa_env)
     assert (turn.question, turn.answer) == ("q", "")
     assert set(agents_of(turn)) == {"ref/a", "ref/b"}  # the aggregator never started
-    for status, text in agents_of(turn).values():
-        assert status == "interrupted" and text.startswith("w0 w1 w2 w3 ") and len(text) < len(WORDS)
+    # Each kept what it had when stopped; the screen showed w3 in one panel (the other may be a word behind).
+    answers = agents_of(turn).values()
+    assert all(status == "interrupted" and WORDS.startswith(text) and "w0 " in text for status, text in answers)
+    assert max(len(text) for _, text in answers) >= len("w0 w1 w2 w3 ")
+    assert all(len(text) < len(WORDS) for _, text in answers)
     assert groq_server.requests_for("agg/x") == []
 
 
