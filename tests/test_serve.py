@@ -176,3 +176,14 @@ def test_serve_reports_a_length_cut_answer_as_finish_reason_length(
     completion = ask(client, max_tokens=3)
     assert completion.choices[0].message.content == "one two three "
     assert completion.choices[0].finish_reason == "length"
+
+
+@pytest.mark.parametrize("said", ["length", "content_filter"])
+def test_serve_passes_on_why_the_aggregators_server_stopped_when_it_reports_no_usage(
+    said: str, client: openai.OpenAI, groq_server: GroqServer
+) -> None:
+    """llama.cpp's server streams no usage: its ``length`` is the only sign the answer was cut."""
+    groq_server.set(AGGREGATOR, Behavior(text="one two", finish_reason=said, no_usage=True))
+    assert ask(client).choices[0].finish_reason == said
+    chunks = list(ask(client, stream=True))
+    assert chunks[-1].choices[0].finish_reason == said

@@ -166,9 +166,15 @@ class Turn:
             self._task.cancel()
 
     def finish_reason(self) -> str:
-        """``length`` when the aggregator used all the tokens it was allowed, else ``stop``."""
+        """Why the answer ended, as OpenAI says it: ``length`` or ``content_filter`` when the
+        aggregator's server said so, ``length`` too when it used every token it was allowed (a
+        server that says no reason), else ``stop``."""
         aggregator = self.result.aggregator
+        if aggregator is None:
+            return "stop"
+        if aggregator.finish_reason in ("length", "content_filter"):
+            return aggregator.finish_reason
         _, max_tokens, _ = self.run.request.settings_for(self.run.request.aggregator)
-        if aggregator and aggregator.usage and aggregator.usage.completion_tokens >= max_tokens:
+        if aggregator.usage and aggregator.usage.completion_tokens >= max_tokens:
             return "length"
         return "stop"
