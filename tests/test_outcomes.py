@@ -92,6 +92,22 @@ def test_an_answer_cut_at_the_token_limit_is_a_warning_kept_in_json_and_the_stor
     assert (row.status, row.finish_reason, row.warning) == ("done", "length", warning)
 
 
+def test_every_cut_answer_of_a_self_moa_is_warned_of_naming_its_sample_or_the_aggregator(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    """The same model three times: each warning is said, none taken for another's repeat."""
+    groq_server.set("ref/a", Behavior(text="one two three four five six"))
+    code, _, err = ask(moa_env, "--samples", "2", "--max-tokens", "3", "-m", "ref/a", "-a", "ref/a", "q")
+    assert code == 0, err
+    cut = "the answer was cut at the 3-token limit (finish_reason length)"
+    warnings = sorted(line for line in err.splitlines() if "warning:" in line)
+    assert warnings == [
+        f"moa: warning: aggregator ref/a: {cut}",
+        f"moa: warning: ref/a #2: {cut}",
+        f"moa: warning: ref/a: {cut}",
+    ]
+
+
 def test_a_content_filter_on_the_aggregator_is_a_warning_naming_it(
     groq_server: GroqServer, moa_env: dict[str, str]
 ) -> None:
@@ -99,7 +115,7 @@ def test_a_content_filter_on_the_aggregator_is_a_warning_naming_it(
     code, out, err = ask(moa_env, "--json", *REFS, "q")
     assert code == 0, err
     warning = "agg/x: the answer was stopped by a content filter (finish_reason content_filter)"
-    assert f"warning: {warning}" in err
+    assert f"warning: aggregator {warning}" in err
     data = json.loads(out)
     assert (data["answer"], data["aggregator"]["warning"]) == ("Partial answer", warning)
 
@@ -112,7 +128,7 @@ def test_a_stream_that_ends_without_a_finish_is_kept_and_marked_cut_off(
     assert code == 0, err
     assert out == "half an answer\n"
     warning = "agg/x: the answer was cut off (the stream ended without a finish reason)"
-    assert f"warning: {warning}" in err
+    assert f"warning: aggregator {warning}" in err
     turn = only_turn(moa_env)
     (row,) = [a for a in turn.agents if a.model == "agg/x"]
     assert (turn.answer, row.finish_reason, row.warning) == ("half an answer", None, warning)

@@ -93,7 +93,7 @@ def judge(result: AgentResult, finish: Finish | None, max_tokens: int) -> None:
 
     ``finish`` is None when the provider does not report how its streams end.
     """
-    model = result.agent.model
+    model = result.agent.label  # a Self-MoA sample is told from the others: "model #2"
     reason = finish.reason if finish else "stop"
     result.finish_reason = finish.reason if finish else None
     if not result.text:

@@ -84,7 +84,8 @@ class StderrProgress:
         elif isinstance(event, AgentWaiting):
             self._count_down(event)
         if isinstance(event, AgentDone) and event.result.warning:
-            self._say(f"warning: {event.result.warning}")
+            role = "aggregator " if event.result.agent.role == "aggregator" else ""  # it may be a reference's model too
+            self._say(f"warning: {role}{event.result.warning}")
 
     def _count_down(self, event: AgentWaiting) -> None:
         """A waiting request: said when the wait starts, then every 10 seconds (one line each)."""
