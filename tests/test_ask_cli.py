@@ -164,6 +164,16 @@ def test_json_output_has_every_answer_usage_and_timing(groq_server: GroqServer, 
     )
 
 
+def test_json_usage_is_null_when_a_model_that_answered_reported_none(
+    groq_server: GroqServer, moa_env: dict[str, str]
+) -> None:
+    """As llama-cpp-python's server streams: a sum without its tokens would say fewer were used."""
+    groq_server.set("ref/a", Behavior(no_usage=True))
+    data = json.loads(run_moa(["ask", "--json", "-q", *REFS, "q"], moa_env).stdout)
+    assert data["references"][0]["usage"] is None and data["references"][1]["usage"] is not None
+    assert data["usage"] is None
+
+
 def test_reasoning_is_not_part_of_the_piped_answer(groq_server: GroqServer, moa_env: dict[str, str]) -> None:
     groq_server.set("agg/x", Behavior(text="Answer only.", reasoning="secret chain of thought"))
     proc = run_moa(["ask", *REFS, "q"], moa_env)

@@ -187,6 +187,14 @@ class MoaResult:
         return total
 
     @property
+    def reported_usage(self) -> Usage | None:
+        """:attr:`usage`, or None when a model that answered reported none (llama-cpp-python's
+        server streams none): a sum without it would say fewer tokens than were used."""
+        if any(r.usage is None for r in self.agents if r.ok):
+            return None
+        return self.usage
+
+    @property
     def cost(self) -> float | None:
         """US$ for every call of the run with a known price (None if none has one)."""
         costs = [r.cost for r in self.agents if r.cost is not None]

@@ -23,11 +23,11 @@ def completion_id() -> str:
 
 
 def usage_body(result: MoaResult) -> dict[str, int] | None:
-    """OpenAI's usage object: the sum over every agent of the run; null when a model that answered
-    reported no usage (llama-cpp-python's server streams none): a sum without it would be false."""
-    if any(r.usage is None for r in result.agents if r.ok):
+    """OpenAI's usage object: the sum over every agent of the run, null when one did not say
+    (:attr:`MoaResult.reported_usage`)."""
+    usage = result.reported_usage
+    if usage is None:
         return None
-    usage = result.usage
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,

@@ -61,7 +61,7 @@ def result_dict(result: MoaResult) -> dict[str, Any]:
         "references": [agent_dict(r, result.started_at) for r in result.references],
         "aggregator": None if result.aggregator is None else agent_dict(result.aggregator, result.started_at),
         "fallback": _fallback(result),
-        "usage": usage_dict(result.usage),
+        "usage": usage_dict(result.reported_usage),
         "cost_usd": result.cost,
         "elapsed": None if result.elapsed is None else round(result.elapsed, 4),
     }
