@@ -41,7 +41,6 @@ PRELOAD = (
     "httpx", "httpcore", "h11", "anyio", "anyio._backends._asyncio", "sniffio", "certifi", "distro",
     "pydantic", "pydantic_core",
     "groq", "groq.resources", "groq.resources.chat", "groq.types", "groq.types.chat",
-    "openai", "openai.resources", "openai.resources.chat", "openai.types", "openai.types.chat",
     "rich.console", "rich.live", "rich.markdown", "rich.panel", "rich.table", "rich.text", "rich.syntax",
     "click", "typer", "typer.main", "typer.core", "typer.rich_utils",
     "prompt_toolkit",

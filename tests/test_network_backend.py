@@ -133,7 +133,7 @@ def test_answers_stream_through_a_companys_proxy_over_tls(tls_server: GroqServer
 
 @pytest.fixture(params=["groq", "openai"])
 def provider(request: pytest.FixtureRequest, tls_server: GroqServer, ca: trustme.CA) -> Iterator[SdkProvider]:
-    """Each SDK's provider, talking TLS to ``tls_server``, trusting ``ca``."""
+    """Each kind of provider (Groq, OpenAI-compatible), talking TLS to ``tls_server``, trusting ``ca``."""
     with ca.cert_pem.tempfile() as ca_file, pytest.MonkeyPatch.context() as env:
         env.setenv("SSL_CERT_FILE", ca_file)
         if request.param == "groq":
@@ -162,10 +162,11 @@ async def test_a_request_bigger_than_the_socket_buffers_goes_out_whole(
 
 
 @pytest.mark.parametrize("sdk_name", ["groq", "openai"])
-def test_every_pool_of_both_sdks_clients_opens_its_connections_here(
+def test_every_pool_of_an_sdks_client_opens_its_connections_here(
     sdk_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A newer httpx that built its pools another way would fall back to anyio's: this says so."""
+    """A newer httpx that built its pools another way would fall back to anyio's: this says so.
+    moa's providers use groq's client; openai's (httpx2, httpcore2) is there for a caller's own."""
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # a proxy's pool of its own
     from moa_cli.providers.sdk import http_client
 

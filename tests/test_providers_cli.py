@@ -1,17 +1,21 @@
 """Several providers in one mixture, Self-MoA samples, `moa models`, `moa keys`, and `--dry-run`.
 
-A second local server speaks the OpenAI `/v1` protocol, reached through the real `openai` SDK.
+A second local server speaks the OpenAI `/v1` protocol, reached through the groq SDK's client.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import run_moa
 from groq_server import Behavior, GroqServer
+
+from moa_cli import __version__
 
 
 @pytest.fixture
@@ -31,6 +35,18 @@ def mixed_env(moa_env: dict[str, str], openai_server: GroqServer, tmp_path: Path
     return {**moa_env, "MOA_CONFIG": str(config), "LOCAL_KEY": "local-secret"}
 
 
+def test_an_openai_compatible_model_is_asked_without_importing_the_openai_sdk(
+    openai_server: GroqServer, mixed_env: dict[str, str]
+) -> None:
+    """``import openai`` takes a second (every type of OpenAI's API); the groq client does the same job."""
+    openai_server.set("llama3.2:3b", Behavior(text="local view"))
+    args = ["-X", "importtime", "-m", "moa_cli", "ask", "-m", "local:llama3.2:3b", "-a", "local:llama3.2:3b", "q"]
+    proc = subprocess.run([sys.executable, *args], env=mixed_env, capture_output=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == b"local view\n", proc.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines() if "|" in line}
+    assert "groq" in imported and not {m for m in imported if m.split(".")[0] in ("openai", "httpx2")}
+
+
 def test_one_ask_mixes_a_groq_model_and_an_openai_compatible_one(
     groq_server: GroqServer, openai_server: GroqServer, mixed_env: dict[str, str]
 ) -> None:
@@ -42,7 +58,7 @@ def test_one_ask_mixes_a_groq_model_and_an_openai_compatible_one(
     assert local.headers["authorization"] == "Bearer local-secret"
     assert local.headers["x-title"] == "moa-cli"
     assert local.body["stream_options"] == {"include_usage": True}
-    assert local.headers["user-agent"].startswith("AsyncOpenAI")
+    assert local.headers["user-agent"] == f"moa-cli/{__version__}"  # through the groq client, in moa's own name
     assert [r.model for r in groq_server.requests] == ["ref/a", "agg/x"]
     assert groq_server.requests[0].headers["user-agent"].startswith("AsyncGroq")
     system = groq_server.requests_for("agg/x")[0].messages[-1]["content"]

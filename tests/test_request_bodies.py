@@ -16,6 +16,7 @@ import openai
 import pytest
 from groq_server import Behavior, GroqServer
 
+from moa_cli import __version__
 from moa_cli.errors import ProviderError
 from moa_cli.providers.base import ChatCall, Delta
 from moa_cli.providers.groq import GroqProvider
@@ -30,7 +31,7 @@ HISTORY = (
     Message("assistant", "Un bit quantique 🙂\n\nWith </script> and \x00 nul."),
     Message("user", "And in one sentence?"),
 )
-SAME_HEADERS = ("authorization", "content-type", "accept", "user-agent", "x-title")
+SAME_HEADERS = ("authorization", "content-type", "accept", "x-title")
 
 
 @pytest.fixture(params=["groq", "openai"])
@@ -88,6 +89,9 @@ async def test_the_server_receives_what_the_sdks_create_would_have_sent(
     assert ours.body == theirs.body
     assert list(ours.body["messages"]) == [m.as_dict() for m in HISTORY]
     assert {h: ours.headers.get(h) for h in SAME_HEADERS} == {h: theirs.headers.get(h) for h in SAME_HEADERS}
+    # Both go through the groq SDK's client: to another service moa says its own name, not "AsyncGroq".
+    agent = theirs.headers["user-agent"] if isinstance(provider, GroqProvider) else f"moa-cli/{__version__}"
+    assert ours.headers["user-agent"] == agent
 
 
 async def test_one_turns_requests_share_the_encoded_history_and_differ_in_their_own_fields(

@@ -1,6 +1,6 @@
-"""The sockets under the SDKs' HTTP clients: httpcore's network backend on asyncio's own transports.
+"""The sockets under the SDK's HTTP client: httpcore's network backend on asyncio's own transports.
 
-httpx (under groq) and httpx2 (under openai) read through httpcore's anyio backend, which pauses
+httpx (under the groq SDK) reads through httpcore's anyio backend, which pauses
 the socket after every read and resumes it before the next: two ``epoll_ctl`` calls, a cancel
 scope and often an extra loop turn per read, and each read takes one ``recv``'s worth. With 64
 answers streaming at once that was most of moa's CPU, and the aggregator's request left 10-25 ms

@@ -1,5 +1,5 @@
-"""What the Groq and OpenAI-compatible providers share: both SDKs come from one generator (Stainless),
-with the same client API and the same exception classes, so requests, retries and error messages live here.
+"""What the Groq and OpenAI-compatible providers share: both post through the groq SDK's client
+(Stainless-generated, as the openai SDK's is), so requests, retries and error messages live here.
 
 Request bodies are ours: each message is encoded to JSON once (:attr:`Message.json`), and every
 request of a turn joins the same encoded messages, with its own model, temperature and limits
@@ -22,7 +22,7 @@ import json
 import random
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType, ModuleType
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -91,8 +91,6 @@ class SdkProvider:
     """Seconds the ``x-ratelimit-*-requests`` headers span: a minute (OpenAI); Groq's is a day."""
     chat_path = "/chat/completions"
     """Where chat completions are posted, from the client's base URL (as the SDK's ``create`` does)."""
-    post_options: Mapping[str, Any] = MappingProxyType({})
-    """Request options the SDK's ``create`` gives ``client.post`` besides the body (auth schemes)."""
 
     def __init__(
         self,
@@ -104,7 +102,6 @@ class SdkProvider:
         where: str,
         retry: RetryPolicy = RetryPolicy(),
         max_tokens_field: str = "max_completion_tokens",
-        transport: ModuleType = httpx,
         max_concurrency: int | None = None,
         local: bool = False,
     ) -> None:
@@ -115,9 +112,6 @@ class SdkProvider:
         self.where = where
         self.retry = retry
         self.max_tokens_field = max_tokens_field
-        self.transport = transport
-        """The SDK's HTTP library (httpx, httpx2): its responses and its base error."""
-        self.transport_error: type[Exception] = transport.HTTPError
         self.slots = Slots(max_concurrency)
         self.local = local
         """A server of the user's own (no key): one that cuts answers off under load is asked again."""
@@ -128,12 +122,16 @@ class SdkProvider:
     async def list_models(self) -> list[str]:
         """The ids of the models the service serves now."""
         try:
-            page = await self._client.models.list()
+            page = await self._model_list()
         except self._sdk.APIError as exc:
             raise self._listing_error(exc) from None
-        except self.transport_error as exc:
+        except httpx.HTTPError as exc:
             raise ProviderError(f"{self.label}: {type(exc).__name__}", kind="connection", model="") from None
         return sorted(model.id for model in page.data)
+
+    async def _model_list(self) -> Any:
+        """The service's model list, as the SDK reads it (``.data``, each with an ``id``)."""
+        return await self._client.models.list()
 
     def _listing_error(self, exc: Exception) -> ProviderError:
         """Why the model list could not be had, in words about the list (not about a model)."""
@@ -279,9 +277,8 @@ class SdkProvider:
             # The SDK's documented call for a raw response: the body unread (stream=True), ours to close.
             response = await self._client.post(
                 self.chat_path,
-                cast_to=self.transport.Response,
+                cast_to=httpx.Response,
                 content=self.request_body(call),
-                options=self.post_options,
                 stream=True,
             )
             try:
@@ -306,7 +303,7 @@ class SdkProvider:
                     # The answer is whole: its end is said now, and only then is the body read to
                     # its end, so that its connection goes back to the pool for the next request.
                     yield Finish(seen.finish_reason)
-                    with contextlib.suppress(self.transport_error):
+                    with contextlib.suppress(httpx.HTTPError):
                         async for _ in batches:
                             pass
             finally:
@@ -315,7 +312,7 @@ class SdkProvider:
             if call.on_headers is not None and isinstance(exc, self._sdk.APIStatusError):
                 call.on_headers(exc.response.headers, self.requests_period)
             raise self.error(exc, model) from None
-        except self.transport_error as exc:
+        except httpx.HTTPError as exc:
             raise ProviderError(
                 f"{model}: the connection dropped mid-answer ({type(exc).__name__})", kind="connection", model=model
             ) from None
