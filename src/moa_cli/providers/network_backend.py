@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from types import ModuleType
 from typing import Any, NoReturn
 
+from moa_cli.providers import pool_pass
+
 READ_AHEAD = 256 * 1024
 """Bytes a connection may receive ahead of its reader before asyncio stops reading its socket."""
 WRITE_SLICE = 64 * 1024
@@ -299,7 +301,8 @@ def _httpcore_of(pool_class: type) -> ModuleType | None:
 
 
 def install(client: Any) -> Any:
-    """``client`` (an ``httpx`` or ``httpx2`` ``AsyncClient``) with its connections opened here.
+    """``client`` (an ``httpx`` or ``httpx2`` ``AsyncClient``) with its connections opened here, and
+    its pools' assignment pass linear (:mod:`~moa_cli.providers.pool_pass`).
 
     Every pool the client built gets the backend, the proxies' from the environment too. A pool
     of another shape (a future httpx) keeps its own backend: slower, never wrong.
@@ -308,4 +311,5 @@ def install(client: Any) -> Any:
         pool: Any = getattr(transport, "_pool", None)
         if hasattr(pool, "_network_backend") and (errors := _httpcore_of(type(pool))) is not None:
             pool._network_backend = AsyncioBackend(errors)
+            pool_pass.speed_up(pool)
     return client
