@@ -41,10 +41,10 @@ async def test_the_others_keep_their_pace_until_one_is_left() -> None:
     assert slow.pace is not None and slow.pace.interval == 0.0
 
 
-async def test_hurry_ends_a_long_pause_and_shortens_the_next() -> None:
+async def test_wake_ends_a_long_pause_and_keeps_the_next_as_long() -> None:
     pace = Pace(30.0)
     pausing = asyncio.ensure_future(pace.pause())
     await asyncio.sleep(0)
-    pace.hurry(0.002)
+    pace.wake()
     await asyncio.wait_for(pausing, 0.5)
-    assert pace.interval == 0.002
+    assert pace.interval == 30.0

@@ -38,11 +38,7 @@ class Pace:
 
     def release(self) -> None:
         """No more pauses, starting with the one in progress."""
-        self.hurry(0.0)
-
-    def hurry(self, interval: float) -> None:
-        """Pauses of at most ``interval`` seconds from now on; the one in progress ends at once."""
-        self.interval = min(self.interval, interval)
+        self.interval = 0.0
         self.wake()
 
     def wake(self) -> None:
