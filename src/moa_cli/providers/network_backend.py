@@ -18,12 +18,12 @@ what they saw before.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import select
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
-from types import ModuleType
 from typing import Any, NoReturn
+
+import httpcore
 
 from moa_cli.providers import pool_pass
 
@@ -167,12 +167,10 @@ class AsyncioStream:
         self,
         transport: asyncio.Transport,
         received: _Received,
-        errors: ModuleType,
         raw: asyncio.Transport | None = None,
     ) -> None:
         self._transport = transport
         self._received = received
-        self._errors = errors
         self._raw = raw or transport
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
@@ -180,11 +178,11 @@ class AsyncioStream:
         if not received.pieces and not received.ended:
             deadline = _deadline(timeout)
             while not received.pieces and not received.ended:
-                await received.changed(deadline, self._errors.ReadTimeout)
+                await received.changed(deadline, httpcore.ReadTimeout)
         if received.pieces:
             return received.take(max_bytes)
         if received.lost is not None:
-            _raise(self._errors.ReadError, received.lost)
+            _raise(httpcore.ReadError, received.lost)
         return b""
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -192,12 +190,12 @@ class AsyncioStream:
         data = memoryview(buffer)
         for start in range(0, len(data), WRITE_SLICE):
             if received.ended or self._transport.is_closing():
-                _raise(self._errors.WriteError, received.lost or ConnectionResetError("the connection was closed"))
+                _raise(httpcore.WriteError, received.lost or ConnectionResetError("the connection was closed"))
             self._transport.write(data[start : start + WRITE_SLICE])
             while received.writing_paused and not received.ended:
-                await received.changed(deadline, self._errors.WriteTimeout)
+                await received.changed(deadline, httpcore.WriteTimeout)
         if received.lost is not None:
-            _raise(self._errors.WriteError, received.lost)
+            _raise(httpcore.WriteError, received.lost)
 
     async def aclose(self) -> None:
         self._raw.close()
@@ -214,13 +212,13 @@ class AsyncioStream:
                 )
         except TimeoutError as exc:
             self._raw.close()
-            _raise(self._errors.ConnectTimeout, exc)
+            _raise(httpcore.ConnectTimeout, exc)
         except OSError as exc:  # ssl.SSLError among them
             self._raw.close()
-            _raise(self._errors.ConnectError, _handshake_error(exc))
+            _raise(httpcore.ConnectError, _handshake_error(exc))
         assert transport is not None  # start_tls returns None only for a server's transport
         self._received.transport = transport  # pause and resume reading above TLS from now on
-        return AsyncioStream(transport, self._received, self._errors, raw=self._raw)
+        return AsyncioStream(transport, self._received, raw=self._raw)
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":  # the server closed the idle connection, or sent what nobody asked for
@@ -234,10 +232,7 @@ _EXTRA_INFO = {"ssl_object": "ssl_object", "client_addr": "sockname", "server_ad
 
 
 class AsyncioBackend:
-    """Opens connections for one httpcore (``AsyncNetworkBackend``); ``errors`` is that httpcore's module."""
-
-    def __init__(self, errors: ModuleType) -> None:
-        self._errors = errors
+    """Opens connections for httpcore's pools (``AsyncNetworkBackend``)."""
 
     async def connect_tcp(
         self,
@@ -279,29 +274,20 @@ class AsyncioBackend:
             async with asyncio.timeout(timeout):
                 transport, _ = await open_connection(received)
         except TimeoutError as exc:
-            _raise(self._errors.ConnectTimeout, exc)
+            _raise(httpcore.ConnectTimeout, exc)
         except OSError as exc:
-            _raise(self._errors.ConnectError, exc)
+            _raise(httpcore.ConnectError, exc)
         try:
             for option in socket_options or ():
                 transport.get_extra_info("socket").setsockopt(*option)
         except OSError as exc:
             transport.abort()  # type: ignore[attr-defined]
-            _raise(self._errors.ConnectError, exc)
-        return AsyncioStream(transport, received, self._errors)  # type: ignore[arg-type]
-
-
-def _httpcore_of(pool_class: type) -> ModuleType | None:
-    """The httpcore (or httpcore2) a pool class comes from: whose exceptions its connections raise."""
-    for cls in pool_class.__mro__:
-        root = cls.__module__.partition(".")[0]
-        if root.startswith("httpcore"):
-            return importlib.import_module(root)
-    return None
+            _raise(httpcore.ConnectError, exc)
+        return AsyncioStream(transport, received)  # type: ignore[arg-type]
 
 
 def install(client: Any) -> Any:
-    """``client`` (an ``httpx`` or ``httpx2`` ``AsyncClient``) with its connections opened here, and
+    """``client`` (an ``httpx.AsyncClient``, the groq SDK's) with its connections opened here, and
     its pools' assignment pass linear (:mod:`~moa_cli.providers.pool_pass`).
 
     Every pool the client built gets the backend, the proxies' from the environment too. A pool
@@ -309,7 +295,7 @@ def install(client: Any) -> Any:
     """
     for transport in (client._transport, *client._mounts.values()):
         pool: Any = getattr(transport, "_pool", None)
-        if hasattr(pool, "_network_backend") and (errors := _httpcore_of(type(pool))) is not None:
-            pool._network_backend = AsyncioBackend(errors)
+        if hasattr(pool, "_network_backend") and type(pool).__module__.partition(".")[0] == "httpcore":
+            pool._network_backend = AsyncioBackend()
             pool_pass.speed_up(pool)
     return client
